@@ -1,0 +1,182 @@
+//! Redis-compatible glob patterns, so every `KvStore` backend matches keys exactly as Redis's
+//! `SCAN ... MATCH` does: `*` (any run), `?` (one character), `[abc]`, `[a-z]`, `[^a]` and
+//! `\` escapes.
+
+/// Whether `text` matches the glob `pattern`.
+pub fn matches(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    matches_from(&pattern, &text)
+}
+
+/// Escapes every glob metacharacter of `literal`, so that `escape(s) + "*"` matches exactly the
+/// strings starting with `s`.
+pub fn escape(literal: &str) -> String {
+    let mut escaped = String::with_capacity(literal.len());
+    for c in literal.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// The literal prefix of `pattern` before its first unescaped metacharacter; ordered backends
+/// use it to narrow a scan to a key range.
+pub fn literal_prefix(pattern: &str) -> String {
+    let mut prefix = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' | '?' | '[' => break,
+            '\\' => match chars.next() {
+                Some(next) => prefix.push(next),
+                None => break,
+            },
+            _ => prefix.push(c),
+        }
+    }
+    prefix
+}
+
+fn matches_from(pattern: &[char], text: &[char]) -> bool {
+    // Iterative matcher with single-star backtracking: linear in practice, no recursion depth
+    // to exhaust on hostile patterns.
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() {
+            match pattern[p] {
+                '*' => {
+                    while p < pattern.len() && pattern[p] == '*' {
+                        p += 1;
+                    }
+                    if p == pattern.len() {
+                        return true;
+                    }
+                    star = Some((p, t));
+                    continue;
+                }
+                '?' => {
+                    p += 1;
+                    t += 1;
+                    continue;
+                }
+                '[' => {
+                    if let Some((matched, next)) = match_class(pattern, p, text[t]) {
+                        if matched {
+                            p = next;
+                            t += 1;
+                            continue;
+                        }
+                    }
+                }
+                '\\' if p + 1 < pattern.len() => {
+                    if pattern[p + 1] == text[t] {
+                        p += 2;
+                        t += 1;
+                        continue;
+                    }
+                }
+                c if c == text[t] => {
+                    p += 1;
+                    t += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        match star {
+            Some((star_p, star_t)) => {
+                p = star_p;
+                t = star_t + 1;
+                star = Some((star_p, star_t + 1));
+            }
+            None => return false,
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+/// Matches `c` against the class starting at `pattern[open] == '['`. Returns whether it
+/// matched and the index after the class. An unterminated class runs to the end of the
+/// pattern, as in Redis.
+fn match_class(pattern: &[char], open: usize, c: char) -> Option<(bool, usize)> {
+    let mut i = open + 1;
+    let negate = matches!(pattern.get(i), Some('^'));
+    if negate {
+        i += 1;
+    }
+    let mut matched = false;
+    while i < pattern.len() && pattern[i] != ']' {
+        if pattern[i] == '\\' && i + 1 < pattern.len() {
+            i += 1;
+            matched |= pattern[i] == c;
+            i += 1;
+        } else if i + 2 < pattern.len() && pattern[i + 1] == '-' && pattern[i + 2] != ']' {
+            let (lo, hi) = if pattern[i] <= pattern[i + 2] {
+                (pattern[i], pattern[i + 2])
+            } else {
+                (pattern[i + 2], pattern[i])
+            };
+            matched |= lo <= c && c <= hi;
+            i += 3;
+        } else {
+            matched |= pattern[i] == c;
+            i += 1;
+        }
+    }
+    let next = (i + 1).min(pattern.len().max(i));
+    Some((matched != negate, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_glob_semantics() {
+        let cases = [
+            ("*", "", true),
+            ("*", "anything", true),
+            ("user:*", "user:1", true),
+            ("user:*", "users:1", false),
+            ("h?llo", "hello", true),
+            ("h?llo", "hllo", false),
+            ("h[ae]llo", "hallo", true),
+            ("h[ae]llo", "hillo", false),
+            ("h[^e]llo", "hallo", true),
+            ("h[^e]llo", "hello", false),
+            ("h[a-c]llo", "hbllo", true),
+            ("h[a-c]llo", "hdllo", false),
+            ("a\\*b", "a*b", true),
+            ("a\\*b", "axb", false),
+            ("*a*b*c*", "xxaxxbxxcxx", true),
+            ("*a*b*c*", "xxaxxcxxbxx", false),
+            ("ключ:*", "ключ:значение", true),
+            ("a*", "b", false),
+        ];
+        for (pattern, text, expected) in cases {
+            assert_eq!(matches(pattern, text), expected, "{pattern:?} vs {text:?}");
+        }
+    }
+
+    #[test]
+    fn escape_makes_literals_safe() {
+        for literal in ["plain", "we*ird?", "[x]", "back\\slash", "ns:"] {
+            let pattern = format!("{}*", escape(literal));
+            assert!(matches(&pattern, &format!("{literal}tail")));
+            assert!(matches(&pattern, literal));
+            assert!(!matches(&pattern, &format!("x{literal}")));
+            assert_eq!(literal_prefix(&pattern), literal);
+        }
+    }
+
+    #[test]
+    fn hostile_patterns_finish_quickly() {
+        let pattern = "*a".repeat(50) + "b";
+        let text = "a".repeat(5000);
+        assert!(!matches(&pattern, &text));
+    }
+}

@@ -1,0 +1,46 @@
+//! Storage for mcp-services: one trait per kind of state, an in-memory implementation of each
+//! (always built), and real backends behind features.
+//!
+//! | trait | in-memory ([`memory`]) | real backends |
+//! |---|---|---|
+//! | [`KvStore`] | `MemoryKvStore` | `redis`, `postgres` |
+//! | [`LockManager`] | `MemoryLockManager` | `redis`, `postgres` |
+//! | [`VersionStore`] | `MemoryVersionStore` | `postgres` |
+//! | [`AuditLog`] | `MemoryAuditLog` (bounded ring) | `postgres` |
+//! | [`EventBus`] | `MemoryEventBus` | `redis` |
+//! | [`VectorIndex`] | `MemoryVectorIndex` (exact) | `neo4j` |
+//! | [`GraphStore`] | `MemoryGraphStore` | `neo4j` |
+//! | [`RateLimiter`] | [`GcraLimiter`] (from `mcp-core`) | `redis` |
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `redis` | Redis backends (the `redis` crate) |
+//! | `postgres` | PostgreSQL backends (`sqlx`) |
+//! | `neo4j` | Neo4j backends (`neo4rs`) |
+//! | `testing` | [`testing`]: the conformance suite every backend must pass |
+//!
+//! Every trait documents the semantics its backends share; the conformance suite in
+//! [`testing`] checks them, and each backend's tests run the same suite.
+
+pub mod audit;
+mod error;
+pub mod events;
+pub mod glob;
+pub mod graph;
+pub mod kv;
+pub mod lock;
+pub mod memory;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod vector;
+pub mod version;
+
+pub use audit::{AuditLog, AuditLogSink, AuditQuery};
+pub use error::{Error, Result};
+pub use events::{Delivery, Event, EventBus, Subscription};
+pub use graph::{Edge, GraphStore, Node, NodeHit, NodePage, Subgraph};
+pub use kv::{KeyTtl, KvStore, ScanPage, SetOptions};
+pub use lock::{Lease, LockManager, LockManagerExt};
+pub use mcp_core::middleware::{AuditRecord, GcraLimiter, Quota, RateLimiter};
+pub use vector::{Metadata, VectorHit, VectorIndex, VectorRecord};
+pub use version::{content_hash, Expect, VersionInfo, VersionStore};

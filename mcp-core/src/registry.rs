@@ -1,0 +1,267 @@
+//! The registry: the one place every transport dispatches through, with the middleware chain
+//! and the request deadline applied on the way to the service.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::middleware::{Call, Middleware, Next};
+use crate::{ActionSpec, BackendHealth, Error, RequestContext, Result, Service};
+
+/// Registered services plus the middleware that wraps every call. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    services: BTreeMap<String, Arc<dyn Service>>,
+    middleware: Vec<Arc<dyn Middleware>>,
+}
+
+/// Builds a [`Registry`]. Middleware runs in the order it is added: the first layer added is
+/// the outermost, so add authorization before rate limiting (unauthorized callers must not
+/// spend anyone's budget) and metrics/audit after them if rejected calls should not count, or
+/// before them if they should.
+#[derive(Default)]
+pub struct RegistryBuilder {
+    services: BTreeMap<String, Arc<dyn Service>>,
+    middleware: Vec<Arc<dyn Middleware>>,
+    duplicate: Option<String>,
+}
+
+impl RegistryBuilder {
+    /// Registers a service under its [`Service::name`].
+    pub fn service(mut self, service: Arc<dyn Service>) -> Self {
+        let name = service.name().to_owned();
+        if self.services.insert(name.clone(), service).is_some() {
+            self.duplicate.get_or_insert(name);
+        }
+        self
+    }
+
+    /// Adds a middleware layer inside the ones added before it.
+    pub fn layer(mut self, middleware: impl Middleware) -> Self {
+        self.middleware.push(Arc::new(middleware));
+        self
+    }
+
+    /// Finishes the registry; fails if two services share a name.
+    pub fn build(self) -> Result<Registry> {
+        if let Some(name) = self.duplicate {
+            return Err(Error::InvalidArgument(format!(
+                "service `{name}` registered twice"
+            )));
+        }
+        Ok(Registry {
+            inner: Arc::new(Inner {
+                services: self.services,
+                middleware: self.middleware,
+            }),
+        })
+    }
+}
+
+/// Health of every backend of every service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HealthReport {
+    /// True when every backend answered.
+    pub ok: bool,
+    /// Backends per service name.
+    pub services: BTreeMap<String, Vec<BackendHealth>>,
+}
+
+impl Registry {
+    /// Starts a registry with no services and no middleware.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    /// Dispatches `service`/`action` through the middleware to the service, within the
+    /// context's deadline. Unknown services and actions are [`Error::NotFound`]; a passed
+    /// deadline is [`Error::Timeout`].
+    pub async fn call(
+        &self,
+        service: &str,
+        action: &str,
+        params: Value,
+        ctx: &RequestContext,
+    ) -> Result<Value> {
+        let target = self
+            .inner
+            .services
+            .get(service)
+            .ok_or_else(|| Error::NotFound(format!("unknown service `{service}`")))?;
+        let spec = target
+            .actions()
+            .iter()
+            .find(|spec| spec.name == action)
+            .ok_or_else(|| Error::NotFound(format!("unknown action `{service}/{action}`")))?;
+        let call = Call {
+            service,
+            action: spec,
+            params,
+            ctx,
+        };
+        let next = Next::new(&self.inner.middleware, target.as_ref());
+        match ctx.deadline() {
+            None => next.run(call).await,
+            Some(deadline) => tokio::time::timeout_at(deadline, next.run(call))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::Timeout(format!(
+                        "{service}/{action} did not finish before the request deadline"
+                    )))
+                }),
+        }
+    }
+
+    /// A registered service by name.
+    pub fn service(&self, name: &str) -> Option<&Arc<dyn Service>> {
+        self.inner.services.get(name)
+    }
+
+    /// Names of the registered services, sorted.
+    pub fn service_names(&self) -> impl Iterator<Item = &str> {
+        self.inner.services.keys().map(String::as_str)
+    }
+
+    /// Every `(service, action)` pair, sorted by service then in the service's own order.
+    pub fn actions(&self) -> Vec<(&str, &ActionSpec)> {
+        self.inner
+            .services
+            .iter()
+            .flat_map(|(name, service)| {
+                service
+                    .actions()
+                    .iter()
+                    .map(move |spec| (name.as_str(), spec))
+            })
+            .collect()
+    }
+
+    /// Pings every backend of every service.
+    pub async fn health(&self) -> HealthReport {
+        let mut services = BTreeMap::new();
+        for (name, service) in &self.inner.services {
+            services.insert(name.clone(), service.health().await);
+        }
+        let ok = services
+            .values()
+            .all(|backends: &Vec<BackendHealth>| backends.iter().all(|b| b.ok));
+        HealthReport { ok, services }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use serde_json::json;
+
+    use super::*;
+
+    struct Echo {
+        actions: Vec<ActionSpec>,
+    }
+
+    impl Echo {
+        fn new() -> Self {
+            Echo {
+                actions: vec![
+                    ActionSpec::new::<Value, Value>("echo", "Returns its arguments").read_only(),
+                    ActionSpec::new::<Value, Value>("sleep", "Sleeps for `ms`"),
+                ],
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Service for Echo {
+        fn name(&self) -> &str {
+            "echo"
+        }
+        fn actions(&self) -> &[ActionSpec] {
+            &self.actions
+        }
+        async fn call(&self, action: &str, params: Value, _ctx: &RequestContext) -> Result<Value> {
+            if action == "sleep" {
+                let ms = params["ms"].as_u64().unwrap_or(0);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            Ok(params)
+        }
+        async fn health(&self) -> Vec<BackendHealth> {
+            vec![BackendHealth::from_ping("echo", "memory", Ok(()))]
+        }
+    }
+
+    fn registry() -> Registry {
+        Registry::builder()
+            .service(Arc::new(Echo::new()))
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn dispatches_to_the_named_service() {
+        let out = registry()
+            .call("echo", "echo", json!({"a": 1}), &RequestContext::local())
+            .await
+            .unwrap();
+        assert_eq!(out, json!({"a": 1}));
+    }
+
+    #[tokio::test]
+    async fn unknown_service_and_action_are_not_found() {
+        let reg = registry();
+        let ctx = RequestContext::local();
+        let err = reg.call("nope", "echo", json!({}), &ctx).await.unwrap_err();
+        assert_eq!(err, Error::NotFound("unknown service `nope`".into()));
+        let err = reg.call("echo", "nope", json!({}), &ctx).await.unwrap_err();
+        assert_eq!(err, Error::NotFound("unknown action `echo/nope`".into()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline_turns_into_timeout() {
+        let ctx = RequestContext::local().with_timeout(Duration::from_millis(50));
+        let err = registry()
+            .call("echo", "sleep", json!({"ms": 1000}), &ctx)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+        let ctx = RequestContext::local().with_timeout(Duration::from_millis(50));
+        let ok = registry()
+            .call("echo", "sleep", json!({"ms": 10}), &ctx)
+            .await;
+        assert!(ok.is_ok());
+    }
+
+    #[tokio::test]
+    async fn lists_actions_and_health() {
+        let reg = registry();
+        let names: Vec<_> = reg
+            .actions()
+            .into_iter()
+            .map(|(s, a)| format!("{s}_{}", a.name))
+            .collect();
+        assert_eq!(names, ["echo_echo", "echo_sleep"]);
+        let health = reg.health().await;
+        assert!(health.ok);
+        assert_eq!(health.services["echo"][0].backend, "memory");
+    }
+
+    #[test]
+    fn duplicate_service_names_are_rejected() {
+        let err = Registry::builder()
+            .service(Arc::new(Echo::new()))
+            .service(Arc::new(Echo::new()))
+            .build()
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::InvalidArgument(_)));
+    }
+}

@@ -1,0 +1,184 @@
+//! The `Service` trait every service implements, and the description of its actions.
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Error, RequestContext, Result};
+
+/// Hints for clients about what an action does (they become MCP tool annotations).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionAnnotations {
+    /// The action changes nothing.
+    pub read_only: bool,
+    /// The action may remove or overwrite data.
+    pub destructive: bool,
+    /// Repeating the action with the same arguments has no further effect.
+    pub idempotent: bool,
+}
+
+/// One action of a service: its name, what it does and the JSON Schemas of its arguments and
+/// result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionSpec {
+    /// Action name, unique within its service (`read`, `store`, ...).
+    pub name: String,
+    /// One or two sentences for humans and agents.
+    pub description: String,
+    /// JSON Schema of the arguments object.
+    pub params_schema: Value,
+    /// JSON Schema of the result.
+    pub result_schema: Value,
+    /// Behaviour hints.
+    pub annotations: ActionAnnotations,
+}
+
+impl ActionSpec {
+    /// Describes an action whose arguments deserialize into `P` and whose result serializes
+    /// from `R`; both schemas are derived with `schemars`. The action starts out as neither
+    /// read-only, destructive nor idempotent; use the builder methods to say otherwise.
+    pub fn new<P: JsonSchema, R: JsonSchema>(
+        name: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        ActionSpec {
+            name: name.into(),
+            description: description.into(),
+            params_schema: schemars::schema_for!(P).to_value(),
+            result_schema: schemars::schema_for!(R).to_value(),
+            annotations: ActionAnnotations::default(),
+        }
+    }
+
+    /// Marks the action read-only (and therefore idempotent and not destructive).
+    pub fn read_only(mut self) -> Self {
+        self.annotations = ActionAnnotations {
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+        };
+        self
+    }
+
+    /// Marks the action destructive.
+    pub fn destructive(mut self) -> Self {
+        self.annotations.destructive = true;
+        self
+    }
+
+    /// Marks the action idempotent.
+    pub fn idempotent(mut self) -> Self {
+        self.annotations.idempotent = true;
+        self
+    }
+}
+
+/// State of one backend a service depends on, for `/health` and readiness checks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BackendHealth {
+    /// What the backend is used for, e.g. `kv` or `locks`.
+    pub role: String,
+    /// Which backend, e.g. `memory`, `redis`, `postgres`, `neo4j`.
+    pub backend: String,
+    /// Whether it answered.
+    pub ok: bool,
+    /// The error when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl BackendHealth {
+    /// Builds a health entry from the outcome of a backend ping.
+    pub fn from_ping(role: &str, backend: &str, outcome: Result<()>) -> Self {
+        BackendHealth {
+            role: role.to_owned(),
+            backend: backend.to_owned(),
+            ok: outcome.is_ok(),
+            detail: outcome.err().map(|err| err.to_string()),
+        }
+    }
+}
+
+/// A named set of actions reachable through the [`Registry`](crate::Registry).
+///
+/// `call` is the JSON adapter every transport uses; services also expose typed Rust methods
+/// and `call` should do no more than parse arguments, call them and serialize the result.
+#[async_trait]
+pub trait Service: Send + Sync {
+    /// The service name (`files`, `memory`, `context`); MCP tools are `{name}_{action}`.
+    fn name(&self) -> &str;
+
+    /// Every action the service serves.
+    fn actions(&self) -> &[ActionSpec];
+
+    /// Runs `action` with JSON `params`. Unknown actions are rejected by the registry before
+    /// this is called.
+    async fn call(&self, action: &str, params: Value, ctx: &RequestContext) -> Result<Value>;
+
+    /// Pings every backend the service uses.
+    async fn health(&self) -> Vec<BackendHealth> {
+        Vec::new()
+    }
+}
+
+/// Parses action arguments into `T`, turning serde's message into an
+/// [`Error::InvalidArgument`] that names the action. A JSON `null` counts as `{}` so that
+/// actions without required arguments can be called with no body.
+pub fn parse_params<T: DeserializeOwned>(action: &str, params: Value) -> Result<T> {
+    let params = if params.is_null() {
+        Value::Object(Default::default())
+    } else {
+        params
+    };
+    if !params.is_object() {
+        return Err(Error::InvalidArgument(format!(
+            "{action}: arguments must be a JSON object"
+        )));
+    }
+    serde_json::from_value(params)
+        .map_err(|err| Error::InvalidArgument(format!("{action}: {err}")))
+}
+
+/// Serializes an action result.
+pub fn to_result<T: Serialize>(result: &T) -> Result<Value> {
+    serde_json::to_value(result)
+        .map_err(|err| Error::Internal(format!("result serialization failed: {err}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct ReadParams {
+        path: String,
+        #[allow(dead_code)]
+        offset: Option<u64>,
+    }
+
+    #[test]
+    fn spec_carries_the_params_schema() {
+        let spec = ActionSpec::new::<ReadParams, String>("read", "Read a file").read_only();
+        assert_eq!(spec.params_schema["type"], "object");
+        assert_eq!(spec.params_schema["required"], serde_json::json!(["path"]));
+        assert!(spec.annotations.read_only && spec.annotations.idempotent);
+    }
+
+    #[test]
+    fn parse_params_gives_clear_errors() {
+        let ok: ReadParams = parse_params("read", serde_json::json!({"path": "a"})).unwrap();
+        assert_eq!(ok.path, "a");
+        let missing = parse_params::<ReadParams>("read", serde_json::json!({})).unwrap_err();
+        assert!(matches!(&missing, Error::InvalidArgument(m) if m.contains("missing field `path`")));
+        let wrong = parse_params::<ReadParams>("read", serde_json::json!({"path": 3})).unwrap_err();
+        assert!(matches!(&wrong, Error::InvalidArgument(m) if m.contains("invalid type")));
+        let unknown =
+            parse_params::<ReadParams>("read", serde_json::json!({"path": "a", "x": 1})).unwrap_err();
+        assert!(matches!(&unknown, Error::InvalidArgument(m) if m.contains("unknown field")));
+        let not_object = parse_params::<ReadParams>("read", serde_json::json!([1])).unwrap_err();
+        assert!(matches!(not_object, Error::InvalidArgument(_)));
+    }
+}
