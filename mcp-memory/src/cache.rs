@@ -33,7 +33,8 @@ use moka::future::Cache;
 use serde_json::Value;
 use tokio::time::Instant;
 
-/// Topic on which every instance publishes `{"key": "<stored key>"}` after a write.
+/// Topic on which every instance publishes `{"key": "<stored key>", "epoch": "<hex>" | null}`
+/// after a write.
 pub const INVALIDATION_TOPIC: &str = "memory.invalidate";
 
 /// One cached value.

@@ -27,8 +27,9 @@
 //! hit is served only when the token read at the start of the read equals the one the entry
 //! was filled under. A hit therefore costs one small store lookup (the epoch token) instead
 //! of fetching and parsing the value; that round trip is unavoidable for the guarantee.
-//! Writes also evict locally and publish `{"key": ...}` on [`INVALIDATION_TOPIC`]; every
-//! instance evicts on those events (and clears everything on a lag) to free memory early.
+//! Writes also evict locally and publish `{"key": ..., "epoch": ...}` on
+//! [`INVALIDATION_TOPIC`] before returning; every instance evicts on those events (unless its
+//! entry already carries that epoch) and clears everything on a lag, to free memory early.
 //! Reads concurrent with a write may return either the old or the new value.
 //!
 //! ```

@@ -95,13 +95,21 @@ impl MemoryServiceBuilder {
     }
 }
 
-/// Evicts every key another instance (or this one) wrote; everything after a lag.
+/// Evicts every key another instance (or this one) wrote, unless the cached entry was already
+/// filled under the epoch that write set; clears everything after a lag.
 async fn apply_invalidations(mut subscription: mcp_backends::Subscription, cache: L1) {
     while let Some(delivery) = subscription.recv().await {
         match delivery {
             Delivery::Event(event) => {
                 match serde_json::from_slice::<Invalidation>(&event.payload) {
-                    Ok(invalidation) => cache.invalidate(&invalidation.key).await,
+                    Ok(invalidation) => {
+                        let current = cache.get(&invalidation.key).await.is_some_and(|entry| {
+                            invalidation.epoch.as_deref() == Some(hex(&entry.epoch).as_str())
+                        });
+                        if !current {
+                            cache.invalidate(&invalidation.key).await;
+                        }
+                    }
                     Err(err) => {
                         tracing::warn!(%err, "malformed memory invalidation; clearing the L1 cache");
                         cache.invalidate_all();
@@ -119,9 +127,17 @@ async fn apply_invalidations(mut subscription: mcp_backends::Subscription, cache
     );
 }
 
+/// The payload published on [`INVALIDATION_TOPIC`].
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Invalidation {
+    /// The store key written.
     key: String,
+    /// The epoch the write set (hex), `None` when it removed the value.
+    epoch: Option<String>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Drop for MemoryService {
@@ -474,24 +490,29 @@ impl MemoryService {
         change: EpochChange,
     ) -> Result<()> {
         let epoch_key = epoch_key(namespace, key);
-        match change {
+        let epoch = match change {
             EpochChange::Renewed(ttl) => {
                 let options = SetOptions {
                     ttl,
                     if_absent: false,
                 };
-                self.kv.set(&epoch_key, self.epochs.next(), options).await?;
+                let epoch = self.epochs.next();
+                let tag = hex(&epoch);
+                self.kv.set(&epoch_key, epoch, options).await?;
+                Some(tag)
             }
             EpochChange::Removed => {
                 self.kv.delete(&epoch_key).await?;
+                None
             }
-        }
+        };
         if let Some(cache) = &self.cache {
             cache.invalidate(stored_key).await;
         }
         if let Some(bus) = &self.events {
             let payload = serde_json::to_vec(&Invalidation {
                 key: stored_key.to_owned(),
+                epoch,
             })
             .map_err(|err| Error::Internal(err.to_string()))?;
             // The epoch already guarantees coherence; a lost event only delays eviction.
