@@ -1,1 +1,38 @@
-//! placeholder
+//! The `context` service of mcp-services: documents split into overlapping chunks, embedded
+//! and indexed for semantic, keyword (BM25) and hybrid (reciprocal-rank fusion) search; a
+//! property graph linking similar and related documents; and knowledge-graph actions that
+//! behave like the MCP reference "memory" server.
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | (none) | [`HashEmbedder`] (feature hashing, zero setup), [`CachedEmbedder`], in-memory backends |
+//!
+//! ```
+//! use mcp_context::{AddRequest, ContextService, SearchRequest};
+//!
+//! # async fn demo() -> mcp_core::Result<()> {
+//! let context = ContextService::in_memory();
+//! let added = context
+//!     .add(AddRequest { text: "Rust has no garbage collector.".into(), ..Default::default() })
+//!     .await?;
+//! let found = context
+//!     .search(SearchRequest { query: "garbage collector".into(), ..Default::default() })
+//!     .await?;
+//! assert_eq!(found.results[0].id, added.id);
+//! # Ok(()) }
+//! ```
+
+mod bm25;
+mod chunk;
+mod embed;
+mod kg;
+mod service;
+mod types;
+
+pub use chunk::{Chunk, ChunkConfig};
+pub use embed::{CachedEmbedder, Embedder, HashEmbedder, DEFAULT_DIMENSIONS};
+pub use kg::ENTITY_LABEL;
+pub use service::{
+    ContextConfig, ContextService, DEFAULT_NAMESPACE, DOCUMENT_LABEL, RELATED_TO, SIMILAR_TO,
+};
+pub use types::*;
