@@ -170,7 +170,10 @@ impl Service for MemoryService {
             }
             "retrieve" => {
                 let p: KeyParams = parse_params(action, params)?;
-                to_result(&self.retrieve(namespace(&p.namespace, ctx), &p.key).await?)
+                Ok(self
+                    .retrieve(namespace(&p.namespace, ctx), &p.key)
+                    .await?
+                    .into())
             }
             "retrieve_many" => {
                 let p: KeysParams = parse_params(action, params)?;
