@@ -32,6 +32,13 @@
 //! entry already carries that epoch) and clears everything on a lag, to free memory early.
 //! Reads concurrent with a write may return either the old or the new value.
 //!
+//! Limits of the guarantee: it assumes the store is linearizable per key (one Redis primary,
+//! or PostgreSQL; not reads from asynchronously replicated Redis replicas), and that every
+//! writer goes through `MemoryService` — a value changed behind its back keeps its epoch, so
+//! a cached copy may be served until its TTL. A write that fails after changing the value but
+//! before renewing the epoch returns an error, and cached copies of the old value may be
+//! served until the next successful write of that key or their TTL.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use mcp_backends::memory::MemoryKvStore;
