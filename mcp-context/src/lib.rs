@@ -6,6 +6,7 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | (none) | [`HashEmbedder`] (feature hashing, zero setup), [`CachedEmbedder`], in-memory backends |
+//! | `fastembed` | `FastEmbedder`: all-MiniLM-L6-v2 via ONNX Runtime loaded from a path (`scripts/fetch-model.sh`) |
 //!
 //! ```
 //! use mcp_context::{AddRequest, ContextService, SearchRequest};
@@ -25,12 +26,16 @@
 mod bm25;
 mod chunk;
 mod embed;
+#[cfg(feature = "fastembed")]
+mod fastembed;
 mod kg;
 mod service;
 mod types;
 
 pub use chunk::{Chunk, ChunkConfig};
 pub use embed::{CachedEmbedder, Embedder, HashEmbedder, DEFAULT_DIMENSIONS};
+#[cfg(feature = "fastembed")]
+pub use fastembed::{FastEmbedder, MAX_LENGTH};
 pub use kg::ENTITY_LABEL;
 pub use service::{
     ContextConfig, ContextService, DEFAULT_NAMESPACE, DOCUMENT_LABEL, RELATED_TO, SIMILAR_TO,

@@ -153,3 +153,38 @@ async fn hash_embedder_retrieval_quality() {
     assert!(hybrid[1].recall_at_5 >= 0.95, "{hybrid:?}");
     assert!(hybrid[0].mrr >= 0.65, "{hybrid:?}");
 }
+
+/// The same table with all-MiniLM-L6-v2 (feature `fastembed`; skips without `MINILM_DIR`
+/// unless `CI=true`).
+#[cfg(feature = "fastembed")]
+#[tokio::test]
+async fn minilm_retrieval_quality() {
+    use std::sync::Arc;
+
+    use mcp_backends::memory::{MemoryGraphStore, MemoryVectorIndex};
+    use mcp_context::{CachedEmbedder, FastEmbedder};
+
+    let Some(dir) = std::env::var_os("MINILM_DIR").map(std::path::PathBuf::from) else {
+        assert!(
+            std::env::var("CI").map_or(true, |ci| ci != "true"),
+            "MINILM_DIR is not set, but CI=true"
+        );
+        eprintln!("skipping: MINILM_DIR is not set");
+        return;
+    };
+    let library = std::env::var_os("ORT_DYLIB_PATH")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.join("../ort/libonnxruntime.so.1.32.0"));
+    let embedder = FastEmbedder::new(library, dir).unwrap();
+    let service = ContextService::new(
+        Arc::new(CachedEmbedder::new(Arc::new(embedder), 10_000)),
+        Arc::new(MemoryVectorIndex::new(384)),
+        Arc::new(MemoryGraphStore::new()),
+    )
+    .unwrap();
+    load(&service).await;
+    let table = report(&service, "all-MiniLM-L6-v2").await;
+    let [semantic, hybrid] = [table[1], table[2]];
+    assert!(semantic[2].recall_at_5 >= 0.9, "{semantic:?}");
+    assert!(hybrid[0].recall_at_5 >= 0.85, "{hybrid:?}");
+}
