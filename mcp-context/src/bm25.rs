@@ -1,5 +1,5 @@
 //! A small in-memory inverted index with Okapi BM25 ranking, used for keyword search over
-//! chunks.
+//! chunks. Words are lowercased and common English stopwords are ignored.
 
 use std::collections::{HashMap, HashSet};
 
@@ -7,6 +7,24 @@ use mcp_backends::vector::filter_matches;
 use mcp_backends::Metadata;
 
 use crate::embed::words;
+
+/// Words too common to carry meaning; they neither match nor count towards length.
+const STOPWORDS: &[&str] = &[
+    "a", "about", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be", "been",
+    "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "how",
+    "i", "if", "in", "into", "is", "it", "its", "my", "no", "not", "of", "on", "or", "our", "s",
+    "so", "some", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they",
+    "this", "to", "was", "we", "were", "what", "when", "where", "which", "while", "who", "why",
+    "will", "with", "would", "you", "your",
+];
+
+/// The indexable terms of `text`.
+fn terms(text: &str) -> Vec<String> {
+    words(text)
+        .into_iter()
+        .filter(|word| !STOPWORDS.contains(&word.as_str()))
+        .collect()
+}
 
 /// BM25 term-frequency saturation.
 const K1: f32 = 1.2;
@@ -31,7 +49,7 @@ impl Bm25Index {
     /// Adds or replaces entry `id`.
     pub(crate) fn insert(&mut self, id: &str, text: &str, metadata: Metadata) {
         self.remove(id);
-        let tokens = words(text);
+        let tokens = terms(text);
         let mut terms: HashMap<String, u32> = HashMap::new();
         for token in &tokens {
             *terms.entry(token.clone()).or_default() += 1;
@@ -84,9 +102,9 @@ impl Bm25Index {
             return Vec::new();
         }
         let average = self.total_length as f32 / count;
-        let terms: HashSet<String> = words(query).into_iter().collect();
+        let query_terms: HashSet<String> = terms(query).into_iter().collect();
         let mut scores: HashMap<&str, f32> = HashMap::new();
-        for term in &terms {
+        for term in &query_terms {
             let Some(ids) = self.postings.get(term) else {
                 continue;
             };
@@ -129,6 +147,7 @@ mod tests {
         index.insert("a", "the cat sat on the mat", tagged.clone());
         index.insert("b", "the dog sat on the log", Metadata::new());
         index.insert("c", "the the the", Metadata::new());
+        assert!(index.search("the", 10, &Metadata::new()).is_empty());
         let hits = index.search("cat on the mat", 10, &Metadata::new());
         assert_eq!(hits[0].0, "a");
         let hits = index.search("sat", 10, &tagged);

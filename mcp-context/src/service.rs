@@ -25,6 +25,8 @@ pub const SIMILAR_TO: &str = "SIMILAR_TO";
 pub const RELATED_TO: &str = "RELATED_TO";
 /// Namespace of documents added without one.
 pub const DEFAULT_NAMESPACE: &str = "default";
+/// Most neighbours of a re-added document whose derived links are cleaned up.
+const MAX_NEIGHBOURS: usize = 10_000;
 /// Reciprocal-rank-fusion constant.
 const RRF_K: f32 = 60.0;
 
@@ -148,7 +150,11 @@ impl ContextService {
                 )));
             }
             self.remove_chunks(&id, chunk_count(&old)).await?;
-            let edges = self.graph.neighbourhood(&id, 1, usize::MAX).await?.edges;
+            let edges = self
+                .graph
+                .neighbourhood(&id, 1, MAX_NEIGHBOURS)
+                .await?
+                .edges;
             // Links derived from the old version go; edges made with `relate` stay.
             let derived = edges.iter().filter(|edge| {
                 edge.rel_type == SIMILAR_TO || (edge.rel_type == RELATED_TO && edge.from == id)
