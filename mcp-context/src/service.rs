@@ -57,8 +57,8 @@ impl Default for ContextConfig {
 /// an in-process BM25 index over the chunks (rebuilt from the graph with
 /// [`ContextService::rebuild_keyword_index`]).
 pub struct ContextService {
-    pub(crate) embedder: Arc<dyn Embedder>,
-    pub(crate) vectors: Arc<dyn VectorIndex>,
+    embedder: Arc<dyn Embedder>,
+    vectors: Arc<dyn VectorIndex>,
     pub(crate) graph: Arc<dyn GraphStore>,
     config: ContextConfig,
     keywords: RwLock<Bm25Index>,
@@ -90,25 +90,29 @@ impl ContextService {
                 vectors.dimensions()
             )));
         }
-        Ok(ContextService {
-            embedder,
-            vectors,
-            graph,
-            config: ContextConfig::default(),
-            keywords: RwLock::new(Bm25Index::default()),
-            writes: tokio::sync::Mutex::new(()),
-            actions: action_specs(),
-        })
+        Ok(ContextService::assemble(embedder, vectors, graph))
     }
 
     /// The zero-setup service: cached [`HashEmbedder`] (384 dimensions) and in-memory backends.
     pub fn in_memory() -> Self {
         let embedder = HashEmbedder::default();
         let dimensions = embedder.dimensions();
+        ContextService::assemble(
+            Arc::new(CachedEmbedder::new(Arc::new(embedder), 10_000)),
+            Arc::new(MemoryVectorIndex::new(dimensions)),
+            Arc::new(MemoryGraphStore::new()),
+        )
+    }
+
+    fn assemble(
+        embedder: Arc<dyn Embedder>,
+        vectors: Arc<dyn VectorIndex>,
+        graph: Arc<dyn GraphStore>,
+    ) -> Self {
         ContextService {
-            embedder: Arc::new(CachedEmbedder::new(Arc::new(embedder), 10_000)),
-            vectors: Arc::new(MemoryVectorIndex::new(dimensions)),
-            graph: Arc::new(MemoryGraphStore::new()),
+            embedder,
+            vectors,
+            graph,
             config: ContextConfig::default(),
             keywords: RwLock::new(Bm25Index::default()),
             writes: tokio::sync::Mutex::new(()),

@@ -113,3 +113,50 @@ async fn keyword_index_is_rebuilt_from_the_graph() {
         ["coffee"]
     );
 }
+
+#[tokio::test]
+async fn configuration_is_validated_and_applied() {
+    use std::sync::Arc;
+
+    use mcp_backends::memory::{MemoryGraphStore, MemoryVectorIndex};
+    use mcp_context::{ChunkConfig, ContextConfig, HashEmbedder};
+
+    let mismatch = ContextService::new(
+        Arc::new(HashEmbedder::new(8).unwrap()),
+        Arc::new(MemoryVectorIndex::new(16)),
+        Arc::new(MemoryGraphStore::new()),
+    );
+    assert!(mismatch.is_err());
+    let bad = ContextService::in_memory().with_config(ContextConfig {
+        chunking: ChunkConfig {
+            size: 10,
+            overlap: 10,
+        },
+        ..Default::default()
+    });
+    assert!(bad.is_err());
+    let small = ContextService::new(
+        Arc::new(HashEmbedder::new(16).unwrap()),
+        Arc::new(MemoryVectorIndex::new(16)),
+        Arc::new(MemoryGraphStore::new()),
+    )
+    .unwrap()
+    .with_config(ContextConfig {
+        chunking: ChunkConfig {
+            size: 20,
+            overlap: 5,
+        },
+        similarity_threshold: 2.0,
+        max_similar: 0,
+    })
+    .unwrap();
+    let added = small
+        .add(AddRequest {
+            text: "one two three four five six seven eight nine ten".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(added.chunks >= 3);
+    assert!(added.linked.is_empty());
+}
