@@ -8,6 +8,20 @@
 //! | (none) | [`HashEmbedder`] (feature hashing, zero setup), [`CachedEmbedder`], in-memory backends |
 //! | `fastembed` | `FastEmbedder`: all-MiniLM-L6-v2 via ONNX Runtime loaded from a path (`scripts/fetch-model.sh`) |
 //!
+//! Storage: documents are `Document` nodes of a [`mcp_backends::GraphStore`], their chunks are
+//! vectors of a [`mcp_backends::VectorIndex`] (chunk text in the vector metadata), entities
+//! are `Entity` nodes and relations are edges. Keyword search uses an in-process BM25 index
+//! ([`ContextService::rebuild_keyword_index`] restores it from the graph after a restart).
+//!
+//! Retrieval on the labelled corpus in `tests/corpus` (recall@5, 50 queries / the 15
+//! paraphrase queries that share no keyword with their answer):
+//!
+//! | mode | hash embedder | all-MiniLM-L6-v2 (`fastembed`) |
+//! |---|---|---|
+//! | keyword | 0.70 / 0.00 | 0.70 / 0.00 |
+//! | semantic | 0.72 / 0.07 | 1.00 / 1.00 |
+//! | hybrid | 0.72 / 0.07 | 0.98 / 0.93 |
+//!
 //! ```
 //! use mcp_context::{AddRequest, ContextService, SearchRequest};
 //!
