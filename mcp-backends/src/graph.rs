@@ -101,12 +101,20 @@ pub trait GraphStore: Send + Sync {
 
     /// Adds the `values` missing from the string-array property `property` of node `id`,
     /// keeping order; returns the values actually added.
-    async fn append_unique(&self, id: &str, property: &str, values: &[String])
-        -> Result<Vec<String>>;
+    async fn append_unique(
+        &self,
+        id: &str,
+        property: &str,
+        values: &[String],
+    ) -> Result<Vec<String>>;
 
     /// Removes `values` from the string-array property; returns the values removed.
-    async fn remove_values(&self, id: &str, property: &str, values: &[String])
-        -> Result<Vec<String>>;
+    async fn remove_values(
+        &self,
+        id: &str,
+        property: &str,
+        values: &[String],
+    ) -> Result<Vec<String>>;
 
     /// Creates or updates an edge; returns whether it was created.
     async fn upsert_edge(&self, edge: Edge) -> Result<bool>;

@@ -34,13 +34,11 @@ pub struct VectorHit {
 /// Whether `metadata` satisfies `filter`: for every `(key, wanted)` in the filter the metadata
 /// value equals `wanted`, or is an array containing `wanted`. An empty filter matches all.
 pub fn filter_matches(filter: &Metadata, metadata: &Metadata) -> bool {
-    filter
-        .iter()
-        .all(|(key, wanted)| match metadata.get(key) {
-            Some(Value::Array(items)) if !wanted.is_array() => items.contains(wanted),
-            Some(value) => value == wanted,
-            None => false,
-        })
+    filter.iter().all(|(key, wanted)| match metadata.get(key) {
+        Some(Value::Array(items)) if !wanted.is_array() => items.contains(wanted),
+        Some(value) => value == wanted,
+        None => false,
+    })
 }
 
 /// Cosine similarity of two equal-length vectors (0 when either has zero norm).
