@@ -72,13 +72,13 @@ fn matches_from(pattern: &[char], text: &[char]) -> bool {
                         }
                     }
                 }
-                '\\' if p + 1 < pattern.len() => {
-                    if pattern[p + 1] == text[t] {
-                        p += 2;
-                        t += 1;
-                        continue;
-                    }
+                '\\' if p + 1 < pattern.len() && pattern[p + 1] == text[t] => {
+                    p += 2;
+                    t += 1;
+                    continue;
                 }
+                // An escape that does not match must not fall through to a literal `\`.
+                '\\' if p + 1 < pattern.len() => {}
                 c if c == text[t] => {
                     p += 1;
                     t += 1;

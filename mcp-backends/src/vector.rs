@@ -86,6 +86,11 @@ pub trait VectorIndex: Send + Sync {
     /// Number of records.
     async fn len(&self) -> Result<usize>;
 
+    /// Whether the index holds no records.
+    async fn is_empty(&self) -> Result<bool> {
+        Ok(self.len().await? == 0)
+    }
+
     /// Checks that the backend answers.
     async fn ping(&self) -> Result<()>;
 }
