@@ -30,6 +30,8 @@ pub mod graph;
 pub mod kv;
 pub mod lock;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "testing")]

@@ -1,0 +1,54 @@
+//! PostgreSQL backends (feature `postgres`): `KvStore` in one table with an `expires_at`
+//! column filtered on every read. Schema changes are numbered SQL files under `migrations/`,
+//! embedded and applied on connect (sqlx serialises concurrent migrators with an advisory
+//! lock). The pool bounds how long a call waits for a connection, so an outage yields
+//! `Error::Unavailable` quickly, and reconnects by itself when the server returns.
+
+mod kv;
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+pub use kv::PostgresKvStore;
+
+use crate::Error;
+
+const BACKEND: &str = "postgres";
+
+/// How long a call may wait for a pooled connection before failing with `Unavailable`.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn map_err(err: sqlx::Error) -> Error {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => Error::Unavailable {
+            backend: BACKEND,
+            message: err.to_string(),
+        },
+        other => Error::Backend {
+            backend: BACKEND,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Connects a pool to `url` and applies the embedded migrations.
+async fn connect_pool(url: &str) -> crate::Result<PgPool> {
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
+        .connect(url)
+        .await
+        .map_err(map_err)?;
+    sqlx::migrate!("./migrations")
+        .run(&pool)
+        .await
+        .map_err(|err| Error::Backend {
+            backend: BACKEND,
+            message: format!("migration failed: {err}"),
+        })?;
+    Ok(pool)
+}
