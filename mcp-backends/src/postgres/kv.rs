@@ -133,12 +133,10 @@ impl KvStore for PostgresKvStore {
         const UPSERT: &str = "INSERT INTO mcp_kv (key, value, expires_at) \
              VALUES ($1, $2, now() + $3 * interval '1 millisecond') \
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at";
-        const UPSERT_IF_ABSENT: &str = concat!(
-            "INSERT INTO mcp_kv (key, value, expires_at) \
+        const UPSERT_IF_ABSENT: &str = "INSERT INTO mcp_kv (key, value, expires_at) \
              VALUES ($1, $2, now() + $3 * interval '1 millisecond') \
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at \
-             WHERE mcp_kv.expires_at IS NOT NULL AND mcp_kv.expires_at <= now()"
-        );
+             WHERE mcp_kv.expires_at IS NOT NULL AND mcp_kv.expires_at <= now()";
         let done = sqlx::query(if options.if_absent {
             UPSERT_IF_ABSENT
         } else {
