@@ -158,8 +158,7 @@ mod tests {
             Error::Timeout("x".into()),
             Error::Internal("x".into()),
         ];
-        let statuses: std::collections::HashSet<u16> =
-            all.iter().map(Error::http_status).collect();
+        let statuses: std::collections::HashSet<u16> = all.iter().map(Error::http_status).collect();
         let codes: std::collections::HashSet<&str> = all.iter().map(Error::code).collect();
         assert_eq!(statuses.len(), all.len());
         assert_eq!(codes.len(), all.len());

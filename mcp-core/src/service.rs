@@ -137,8 +137,7 @@ pub fn parse_params<T: DeserializeOwned>(action: &str, params: Value) -> Result<
             "{action}: arguments must be a JSON object"
         )));
     }
-    serde_json::from_value(params)
-        .map_err(|err| Error::InvalidArgument(format!("{action}: {err}")))
+    serde_json::from_value(params).map_err(|err| Error::InvalidArgument(format!("{action}: {err}")))
 }
 
 /// Serializes an action result.
@@ -172,11 +171,13 @@ mod tests {
         let ok: ReadParams = parse_params("read", serde_json::json!({"path": "a"})).unwrap();
         assert_eq!(ok.path, "a");
         let missing = parse_params::<ReadParams>("read", serde_json::json!({})).unwrap_err();
-        assert!(matches!(&missing, Error::InvalidArgument(m) if m.contains("missing field `path`")));
+        assert!(
+            matches!(&missing, Error::InvalidArgument(m) if m.contains("missing field `path`"))
+        );
         let wrong = parse_params::<ReadParams>("read", serde_json::json!({"path": 3})).unwrap_err();
         assert!(matches!(&wrong, Error::InvalidArgument(m) if m.contains("invalid type")));
-        let unknown =
-            parse_params::<ReadParams>("read", serde_json::json!({"path": "a", "x": 1})).unwrap_err();
+        let unknown = parse_params::<ReadParams>("read", serde_json::json!({"path": "a", "x": 1}))
+            .unwrap_err();
         assert!(matches!(&unknown, Error::InvalidArgument(m) if m.contains("unknown field")));
         let not_object = parse_params::<ReadParams>("read", serde_json::json!([1])).unwrap_err();
         assert!(matches!(not_object, Error::InvalidArgument(_)));

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcp_core::middleware::{
-    Audit, AuditRecord, AuditSink, Authorize, GcraLimiter, Metrics, Quota, RateLimit,
-    RateLimiter,
+    Audit, AuditRecord, AuditSink, Authorize, GcraLimiter, Metrics, Quota, RateLimit, RateLimiter,
 };
 use mcp_core::{ActionSpec, Error, Registry, RequestContext, Result, Scopes, Service};
 use serde_json::{json, Value};
@@ -60,14 +59,23 @@ async fn authorize_checks_principal_then_scope() {
         .build()
         .unwrap();
     let anonymous = RequestContext::anonymous();
-    let err = registry.call("mock", "read", json!({}), &anonymous).await.unwrap_err();
+    let err = registry
+        .call("mock", "read", json!({}), &anonymous)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Unauthenticated(_)), "{err:?}");
 
     let reader = RequestContext::anonymous()
         .with_principal("alice")
         .with_scopes(Scopes::new(["mock:read"]));
-    registry.call("mock", "read", json!({}), &reader).await.unwrap();
-    let err = registry.call("mock", "write", json!({}), &reader).await.unwrap_err();
+    registry
+        .call("mock", "read", json!({}), &reader)
+        .await
+        .unwrap();
+    let err = registry
+        .call("mock", "write", json!({}), &reader)
+        .await
+        .unwrap_err();
     assert_eq!(
         err,
         Error::PermissionDenied("scope `mock:write` is not granted to this caller".into())
@@ -123,20 +131,37 @@ async fn gcra_sustained_rate_matches_the_quota() {
 async fn rate_limit_layer_limits_per_principal_and_spares_the_service() {
     let inner = Inner::new();
     let registry = Registry::builder()
-        .layer(RateLimit::new(Arc::new(GcraLimiter::new(Quota::per_second(1, 2)))))
+        .layer(RateLimit::new(Arc::new(GcraLimiter::new(
+            Quota::per_second(1, 2),
+        ))))
         .service(inner.clone())
         .build()
         .unwrap();
     let alice = RequestContext::local().with_principal("alice");
     let bob = RequestContext::local().with_principal("bob");
-    registry.call("mock", "read", json!({}), &alice).await.unwrap();
-    registry.call("mock", "read", json!({}), &alice).await.unwrap();
-    let err = registry.call("mock", "read", json!({}), &alice).await.unwrap_err();
+    registry
+        .call("mock", "read", json!({}), &alice)
+        .await
+        .unwrap();
+    registry
+        .call("mock", "read", json!({}), &alice)
+        .await
+        .unwrap();
+    let err = registry
+        .call("mock", "read", json!({}), &alice)
+        .await
+        .unwrap_err();
     assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
-    registry.call("mock", "read", json!({}), &bob).await.unwrap();
+    registry
+        .call("mock", "read", json!({}), &bob)
+        .await
+        .unwrap();
     assert_eq!(inner.calls(), 3);
     tokio::time::advance(Duration::from_secs(1)).await;
-    registry.call("mock", "read", json!({}), &alice).await.unwrap();
+    registry
+        .call("mock", "read", json!({}), &alice)
+        .await
+        .unwrap();
 }
 
 #[derive(Default)]
@@ -158,15 +183,26 @@ async fn audit_records_successes_and_failures() {
         .service(Inner::new())
         .build()
         .unwrap();
-    let ctx = RequestContext::local().with_principal("alice").with_request_id("r-1");
-    registry.call("mock", "read", json!({}), &ctx).await.unwrap();
-    registry.call("mock", "fail", json!({}), &ctx).await.unwrap_err();
+    let ctx = RequestContext::local()
+        .with_principal("alice")
+        .with_request_id("r-1");
+    registry
+        .call("mock", "read", json!({}), &ctx)
+        .await
+        .unwrap();
+    registry
+        .call("mock", "fail", json!({}), &ctx)
+        .await
+        .unwrap_err();
     let records = sink.0.lock().unwrap().clone();
     assert_eq!(records.len(), 2);
     assert_eq!(records[0].outcome, "ok");
     assert_eq!(records[0].principal.as_deref(), Some("alice"));
     assert_eq!(records[0].request_id, "r-1");
-    assert_eq!((records[1].action.as_str(), records[1].outcome.as_str()), ("fail", "conflict"));
+    assert_eq!(
+        (records[1].action.as_str(), records[1].outcome.as_str()),
+        ("fail", "conflict")
+    );
 }
 
 #[test]
@@ -176,7 +212,9 @@ fn metrics_count_calls_and_outcomes() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, || {
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         runtime.block_on(async {
             let registry = Registry::builder()
                 .layer(Metrics)
@@ -184,9 +222,18 @@ fn metrics_count_calls_and_outcomes() {
                 .build()
                 .unwrap();
             let ctx = RequestContext::local();
-            registry.call("mock", "read", json!({}), &ctx).await.unwrap();
-            registry.call("mock", "read", json!({}), &ctx).await.unwrap();
-            registry.call("mock", "fail", json!({}), &ctx).await.unwrap_err();
+            registry
+                .call("mock", "read", json!({}), &ctx)
+                .await
+                .unwrap();
+            registry
+                .call("mock", "read", json!({}), &ctx)
+                .await
+                .unwrap();
+            registry
+                .call("mock", "fail", json!({}), &ctx)
+                .await
+                .unwrap_err();
         });
     });
     let mut read_ok = 0;
@@ -200,9 +247,19 @@ fn metrics_count_calls_and_outcomes() {
             .collect();
         let has = |k: &str, v: &str| labels.iter().any(|(lk, lv)| lk == k && lv == v);
         match (key.key().name(), value) {
-            ("mcp_requests_total", DebugValue::Counter(n)) if has("action", "read") && has("outcome", "ok") => read_ok = n,
-            ("mcp_requests_total", DebugValue::Counter(n)) if has("action", "fail") && has("outcome", "conflict") => fail_conflict = n,
-            ("mcp_request_duration_seconds", DebugValue::Histogram(values)) => latencies += values.len(),
+            ("mcp_requests_total", DebugValue::Counter(n))
+                if has("action", "read") && has("outcome", "ok") =>
+            {
+                read_ok = n
+            }
+            ("mcp_requests_total", DebugValue::Counter(n))
+                if has("action", "fail") && has("outcome", "conflict") =>
+            {
+                fail_conflict = n
+            }
+            ("mcp_request_duration_seconds", DebugValue::Histogram(values)) => {
+                latencies += values.len()
+            }
             _ => {}
         }
     }
