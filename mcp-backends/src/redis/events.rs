@@ -108,10 +108,6 @@ impl EventBus for RedisEventBus {
     }
 
     async fn ping(&self) -> Result<()> {
-        let _: String = redis::cmd("PING")
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        super::ping(&self.conn).await
     }
 }

@@ -188,10 +188,6 @@ impl KvStore for RedisKvStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        let _: String = redis::cmd("PING")
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        super::ping(&self.conn).await
     }
 }

@@ -51,3 +51,12 @@ async fn connect_manager(client: redis::Client) -> crate::Result<ConnectionManag
         .await
         .map_err(map_err)
 }
+
+/// Sends `PING` over `conn`.
+async fn ping(conn: &ConnectionManager) -> crate::Result<()> {
+    let _: String = redis::cmd("PING")
+        .query_async(&mut conn.clone())
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
