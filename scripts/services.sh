@@ -108,7 +108,13 @@ postgres_up() {
 
 postgres_down() {
   pg_ready || return 0
-  as_postgres "$PG_BIN/pg_ctl -D $PG_DIR/data -m fast -w stop" >/dev/null
+  # Ask the running server for its data directory: it may have been started from another
+  # checkout, whose data directory differs from this one's.
+  local data
+  data=$(psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -tAc 'SHOW data_directory' 2>/dev/null) ||
+    data="$PG_DIR/data"
+  as_postgres "$PG_BIN/pg_ctl -D $data -m fast -w stop" >/dev/null
+  wait_for 15 bash -c "! $PG_BIN/pg_isready -q -h 127.0.0.1 -p $PG_PORT" || die "postgres did not stop"
 }
 
 # --- Neo4j -------------------------------------------------------------------------------
@@ -123,7 +129,7 @@ neo4j_build() {
   fi
   command -v mvn >/dev/null || apt_install maven
   log "building the Neo4j launcher (jars from Maven Central; first run downloads ~150 MB)"
-  (cd "$NEO4J_PROJECT" && mvn -q -B -DskipTests package dependency:copy-dependencies >&2)
+  (cd "$NEO4J_PROJECT" && mvn -q -B -Dstyle.color=never -DskipTests package dependency:copy-dependencies >&2)
   touch "$stamp"
 }
 
@@ -142,12 +148,14 @@ neo4j_up() {
 }
 
 neo4j_down() {
-  local pidfile="$STATE/neo4j/neo4j.pid"
-  if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    kill "$(cat "$pidfile")"
-    wait_for 60 bash -c "! kill -0 $(cat "$pidfile")" || die "neo4j did not stop"
-  fi
+  local pidfile="$STATE/neo4j/neo4j.pid" pid
+  # The launcher may have been started from another checkout: find it by its class name.
+  for pid in $(cat "$pidfile" 2>/dev/null) $(pgrep -f dev.mcpservices.Neo4jLauncher || true); do
+    kill "$pid" 2>/dev/null || continue
+    wait_for 60 bash -c "! kill -0 $pid" || die "neo4j did not stop"
+  done
   rm -f "$pidfile"
+  wait_for 15 bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$NEO4J_PORT)" || die "neo4j still listens"
 }
 
 # --- Commands ----------------------------------------------------------------------------
