@@ -133,7 +133,25 @@ neo4j_build() {
   touch "$stamp"
 }
 
+# True when a launcher runs whose jar or data directory has been deleted (its checkout was
+# removed while it ran); such a server must be restarted from this checkout.
+neo4j_stale() {
+  local pid args
+  for pid in $(pgrep -f dev.mcpservices.Neo4jLauncher || true); do
+    args=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+    local jar=${args#*-cp } data=${args#*Neo4jLauncher }
+    jar=${jar%%:*}
+    data=${data%% *}
+    [[ -f $jar && -d $data ]] || return 0
+  done
+  return 1
+}
+
 neo4j_up() {
+  if neo4j_stale; then
+    log "the running Neo4j lost its files (checkout removed); restarting it from here"
+    neo4j_down
+  fi
   port_open "$NEO4J_PORT" && return 0
   neo4j_build
   mkdir -p "$STATE/neo4j"
