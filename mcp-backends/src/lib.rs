@@ -8,8 +8,8 @@
 //! | [`VersionStore`] | `MemoryVersionStore` | `postgres` |
 //! | [`AuditLog`] | `MemoryAuditLog` (bounded ring) | `postgres` |
 //! | [`EventBus`] | `MemoryEventBus` | `redis` |
-//! | [`VectorIndex`] | `MemoryVectorIndex` (exact) | `neo4j` |
-//! | [`GraphStore`] | `MemoryGraphStore` | `neo4j` |
+//! | [`VectorIndex`] | `MemoryVectorIndex` (exact) | `neo4j` (`Neo4jVectorIndex`: native vector index, exact scan for small or selective searches) |
+//! | [`GraphStore`] | `MemoryGraphStore` | `neo4j` (`Neo4jGraphStore`: full-text index, optional namespace) |
 //! | [`RateLimiter`] | [`GcraLimiter`] (from `mcp-core`) | `redis` |
 //!
 //! | feature | what it adds |
@@ -30,6 +30,8 @@ pub mod graph;
 pub mod kv;
 pub mod lock;
 pub mod memory;
+#[cfg(feature = "neo4j")]
+pub mod neo4j;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "redis")]

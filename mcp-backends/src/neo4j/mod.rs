@@ -1,0 +1,254 @@
+//! Neo4j backends (feature `neo4j`): [`Neo4jVectorIndex`] on a native vector index and
+//! [`Neo4jGraphStore`] on labelled nodes, one relationship type and a full-text index.
+//!
+//! Every call goes through [`Client`], which bounds it by a timeout and maps driver errors, so
+//! a dead server yields `Error::Unavailable` (or `Error::Timeout`) quickly instead of a hang;
+//! the connection pool reconnects by itself when the server returns. Every value reaches Cypher
+//! as a query parameter; the only names spliced into statements (index names and labels) are
+//! checked by [`validate_identifier`] first.
+
+mod graph;
+mod vector;
+
+use std::future::Future;
+use std::time::Duration;
+
+use neo4rs::{ConfigBuilder, Graph, Query, Row};
+
+pub use graph::Neo4jGraphStore;
+pub use vector::Neo4jVectorIndex;
+
+use crate::{Error, Result};
+
+const BACKEND: &str = "neo4j";
+
+/// How long connecting or one call may take before it fails with `Unavailable`/`Timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long connecting waits for a newly created index to come online.
+const INDEX_ONLINE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Neo4j status code of a uniqueness-constraint violation.
+const CONSTRAINT_VIOLATION: &str = "Neo.ClientError.Schema.ConstraintValidationFailed";
+
+/// Maps a driver error: I/O and connection failures mean the server is unavailable.
+fn map_err(err: neo4rs::Error) -> Error {
+    match err {
+        neo4rs::Error::IOError { .. } | neo4rs::Error::ConnectionError => Error::Unavailable {
+            backend: BACKEND,
+            message: err.to_string(),
+        },
+        neo4rs::Error::UrlParseError(_)
+        | neo4rs::Error::UnsupportedScheme(_)
+        | neo4rs::Error::InvalidDnsName(_)
+        | neo4rs::Error::InvalidConfig => Error::InvalidArgument(format!("bad Neo4j URL: {err}")),
+        other => Error::Backend {
+            backend: BACKEND,
+            message: other.to_string(),
+        },
+    }
+}
+
+fn corrupt(what: impl std::fmt::Display) -> Error {
+    Error::Backend {
+        backend: BACKEND,
+        message: format!("unexpected stored data: {what}"),
+    }
+}
+
+/// Checks a name that is spliced into Cypher (index names, labels): an ASCII letter, then
+/// letters, digits or `_`, at most 64 characters. Nothing else can reach a statement's text.
+pub fn validate_identifier(kind: &str, name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let valid = name.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "{kind} `{name}` must be an ASCII letter followed by letters, digits or `_` (at most 64)"
+        )))
+    }
+}
+
+/// Splits `bolt://user:password@host:port` into the address the driver wants and the
+/// credentials (any credentials work when authentication is off).
+fn split_credentials(url: &str) -> (String, String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("bolt", url));
+    match rest.split_once('@') {
+        Some((user_info, host)) => {
+            let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
+            (
+                format!("{scheme}://{host}"),
+                user.to_owned(),
+                password.to_owned(),
+            )
+        }
+        None => (
+            format!("{scheme}://{rest}"),
+            "neo4j".to_owned(),
+            String::new(),
+        ),
+    }
+}
+
+/// A pooled Neo4j connection whose every call is bounded by a timeout.
+#[derive(Clone)]
+pub(crate) struct Client {
+    graph: Graph,
+    timeout: Duration,
+}
+
+impl Client {
+    /// Connects to `url` (`bolt://[user:password@]host:port`) and checks that the server answers.
+    pub(crate) async fn connect(url: &str) -> Result<Self> {
+        let (address, user, password) = split_credentials(url);
+        let config = ConfigBuilder::default()
+            .uri(address)
+            .user(user)
+            .password(password)
+            .max_connections(16)
+            .build()
+            .map_err(map_err)?;
+        let client = Client {
+            graph: Graph::connect(config).await.map_err(map_err)?,
+            timeout: DEFAULT_TIMEOUT,
+        };
+        client.reach().await?;
+        client.ping().await?;
+        Ok(client)
+    }
+
+    /// Opens (and drops) one connection without the driver's retries: a refused or broken
+    /// connection is `Unavailable` at once, a server that does not answer is `Timeout`.
+    async fn reach(&self) -> Result<()> {
+        match tokio::time::timeout(self.timeout, self.graph.start_txn()).await {
+            Ok(Ok(_txn)) => Ok(()),
+            Ok(Err(err)) => Err(map_err(err)),
+            Err(_) => Err(Error::Timeout { backend: BACKEND }),
+        }
+    }
+
+    /// Runs `work` under the call timeout. The driver retries failed connections until the
+    /// timeout, so a call that runs out of time checks whether the server can be reached at
+    /// all and reports `Unavailable` when it cannot.
+    pub(crate) async fn bounded<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(self
+                .reach()
+                .await
+                .err()
+                .unwrap_or(Error::Timeout { backend: BACKEND })),
+        }
+    }
+
+    /// Runs a statement and collects every row.
+    pub(crate) async fn rows(&self, query: Query) -> Result<Vec<Row>> {
+        self.bounded(async {
+            let mut stream = self.graph.execute(query).await.map_err(map_err)?;
+            let mut rows = Vec::new();
+            while let Some(row) = stream.next().await.map_err(map_err)? {
+                rows.push(row);
+            }
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Runs a statement, discarding its rows.
+    pub(crate) async fn run(&self, query: Query) -> Result<()> {
+        self.bounded(async { self.graph.run(query).await.map_err(map_err) })
+            .await
+    }
+
+    /// Runs a schema statement (`CREATE ... IF NOT EXISTS`); a concurrent creator that won the
+    /// race is not an error.
+    pub(crate) async fn create_schema(&self, statement: &str) -> Result<()> {
+        self.bounded(async {
+            match self.graph.run(neo4rs::query(statement)).await {
+                Err(neo4rs::Error::Neo4j(neo)) if neo.code().contains("AlreadyExists") => Ok(()),
+                other => other.map_err(map_err),
+            }
+        })
+        .await
+    }
+
+    /// Waits until the index `name` is online.
+    pub(crate) async fn await_index(&self, name: &str) -> Result<()> {
+        let seconds = INDEX_ONLINE_TIMEOUT.as_secs() as i64;
+        tokio::time::timeout(
+            INDEX_ONLINE_TIMEOUT + self.timeout,
+            self.graph.run(
+                neo4rs::query("CALL db.awaitIndex($name, $seconds)")
+                    .param("name", name)
+                    .param("seconds", seconds),
+            ),
+        )
+        .await
+        .map_err(|_| Error::Timeout { backend: BACKEND })?
+        .map_err(map_err)
+    }
+
+    /// Starts an explicit transaction (for read-modify-write under a node lock).
+    pub(crate) async fn start_txn(&self) -> Result<neo4rs::Txn> {
+        self.graph.start_txn().await.map_err(map_err)
+    }
+
+    /// Checks that the server answers a trivial query.
+    pub(crate) async fn ping(&self) -> Result<()> {
+        let rows = self.rows(neo4rs::query("RETURN 1 AS one")).await?;
+        match rows.first().map(|row| row.get::<i64>("one")) {
+            Some(Ok(1)) => Ok(()),
+            _ => Err(corrupt("RETURN 1 did not answer 1")),
+        }
+    }
+}
+
+/// Reads column `key` of `row` as `T`.
+pub(crate) fn column<'row, T: serde::Deserialize<'row>>(row: &'row Row, key: &str) -> Result<T> {
+    row.get::<T>(key)
+        .map_err(|err| corrupt(format!("column `{key}`: {err}")))
+}
+
+/// Parses a JSON object stored as a string property.
+pub(crate) fn parse_object(json: &str) -> Result<crate::Metadata> {
+    serde_json::from_str(json).map_err(|err| corrupt(format!("JSON property: {err}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_checked() {
+        assert!(validate_identifier("index", "chunks_384").is_ok());
+        for bad in ["", "1abc", "a-b", "a b", "a`b", "x) DETACH DELETE (n", "é"] {
+            assert!(
+                matches!(
+                    validate_identifier("index", bad),
+                    Err(Error::InvalidArgument(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(validate_identifier("index", &"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn credentials_are_split_from_the_url() {
+        assert_eq!(
+            split_credentials("bolt://127.0.0.1:7687"),
+            (
+                "bolt://127.0.0.1:7687".into(),
+                "neo4j".into(),
+                String::new()
+            )
+        );
+        assert_eq!(
+            split_credentials("bolt://me:secret@db:7687"),
+            ("bolt://db:7687".into(), "me".into(), "secret".into())
+        );
+    }
+}

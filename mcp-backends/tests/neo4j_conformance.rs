@@ -1,0 +1,218 @@
+//! The conformance suites against a real Neo4j (`MCP_TEST_NEO4J_URL`), plus what only Neo4j
+//! needs checking: the recall of its approximate vector search, schema guards, isolation by
+//! namespace, and a dead server failing fast.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use mcp_backends::graph::{GraphStore, Node};
+use mcp_backends::neo4j::{Neo4jGraphStore, Neo4jVectorIndex};
+use mcp_backends::testing::{self, server_url, unique_prefix};
+use mcp_backends::vector::{cosine, Metadata, VectorIndex, VectorRecord};
+use mcp_backends::Error;
+use serde_json::json;
+
+/// The index every conformance run shares; the suite keeps runs apart by unique ids and a
+/// `suite` metadata filter, and deletes what it wrote.
+const CONFORMANCE_INDEX: &str = "mcp_conformance_vectors";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vector_index() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    let index = Neo4jVectorIndex::connect(&url, CONFORMANCE_INDEX, testing::vector::DIMENSIONS)
+        .await
+        .unwrap();
+    testing::vector::run_all(&index).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graph_store() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    testing::graph::run_all(&Neo4jGraphStore::connect(&url).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graph_store_in_a_namespace() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    let store = Neo4jGraphStore::connect(&url)
+        .await
+        .unwrap()
+        .with_namespace(&unique_prefix())
+        .unwrap();
+    testing::graph::run_all(&store).await;
+}
+
+/// A pseudo-random vector (xorshift), so the test needs no extra crate.
+fn random_vector(state: &mut u64, dimensions: usize) -> Vec<f32> {
+    (0..dimensions)
+        .map(|_| {
+            *state ^= *state << 13;
+            *state ^= *state >> 7;
+            *state ^= *state << 17;
+            (*state % 2001) as f32 / 1000.0 - 1.0
+        })
+        .collect()
+}
+
+/// The approximate path (index much larger than the candidates) against exact ground truth:
+/// recall@10 over 20 queries on 1,000 random 16-dimensional vectors.
+#[tokio::test(flavor = "multi_thread")]
+async fn approximate_search_recall_and_filters() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    const DIMENSIONS: usize = 16;
+    let name = format!("recall_{}", unique_prefix().trim_end_matches(':'));
+    let index = Neo4jVectorIndex::connect(&url, &name, DIMENSIONS)
+        .await
+        .unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let records: Vec<VectorRecord> = (0..1000)
+        .map(|i| {
+            let mut metadata = Metadata::new();
+            metadata.insert(
+                "parity".into(),
+                json!(if i % 2 == 0 { "even" } else { "odd" }),
+            );
+            VectorRecord {
+                id: format!("v{i}"),
+                vector: random_vector(&mut state, DIMENSIONS),
+                metadata,
+            }
+        })
+        .collect();
+    for batch in records.chunks(250) {
+        index.upsert(batch.to_vec()).await.unwrap();
+    }
+    assert_eq!(index.len().await.unwrap(), 1000);
+
+    let odd: Metadata = json!({"parity": "odd"}).as_object().cloned().unwrap();
+    let (mut found, mut wanted) = (0usize, 0usize);
+    for _ in 0..20 {
+        let query = random_vector(&mut state, DIMENSIONS);
+        let mut exact: Vec<(f32, &str)> = records
+            .iter()
+            .map(|r| (cosine(&query, &r.vector), r.id.as_str()))
+            .collect();
+        exact.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let truth: HashSet<&str> = exact.iter().take(10).map(|(_, id)| *id).collect();
+        let hits = index.search(&query, 10, &Metadata::new()).await.unwrap();
+        assert_eq!(hits.len(), 10);
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+        for hit in &hits {
+            let record = records.iter().find(|r| r.id == hit.id).unwrap();
+            let exact = cosine(&query, &record.vector);
+            assert!((hit.score - exact).abs() < 1e-3, "{} vs {exact}", hit.score);
+        }
+        found += hits
+            .iter()
+            .filter(|h| truth.contains(h.id.as_str()))
+            .count();
+        wanted += 10;
+
+        // A filter that half the records pass: over-fetching still fills k.
+        let filtered = index.search(&query, 10, &odd).await.unwrap();
+        assert_eq!(filtered.len(), 10);
+        assert!(filtered.iter().all(|h| h.metadata["parity"] == "odd"));
+    }
+    let recall = found as f64 / wanted as f64;
+    eprintln!("neo4j vector index recall@10 = {recall:.3}");
+    assert!(recall >= 0.9, "recall@10 {recall}");
+
+    // A filter that only one record passes, far from the query: the search widens to it.
+    let rare: Metadata = json!({"rare": true}).as_object().cloned().unwrap();
+    let mut lonely = records[500].clone();
+    lonely.metadata.insert("rare".into(), json!(true));
+    index.upsert(vec![lonely]).await.unwrap();
+    let query = random_vector(&mut state, DIMENSIONS);
+    let hits = index.search(&query, 3, &rare).await.unwrap();
+    assert_eq!(
+        hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(),
+        ["v500"]
+    );
+
+    let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(index.delete(&ids).await.unwrap(), 1000);
+    assert!(index.is_empty().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vector_index_names_and_dimensions_are_checked() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    for bad in ["x`) DETACH DELETE (n", "1index", ""] {
+        assert!(matches!(
+            Neo4jVectorIndex::connect(&url, bad, 8).await,
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+    assert!(matches!(
+        Neo4jVectorIndex::connect(&url, "zero_dimensions", 0).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    // The shared conformance index has 8 dimensions; asking it for 4 is refused.
+    assert!(matches!(
+        Neo4jVectorIndex::connect(&url, CONFORMANCE_INDEX, 4).await,
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn namespaces_do_not_see_each_other() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    let base = Neo4jGraphStore::connect(&url).await.unwrap();
+    let one = base.clone().with_namespace(&unique_prefix()).unwrap();
+    let two = base.with_namespace(&unique_prefix()).unwrap();
+    let word = format!("zq{}", unique_prefix().trim_end_matches(':'));
+    let node = Node {
+        id: "shared-id".into(),
+        label: "Thing".into(),
+        properties: json!({"text": word}).as_object().cloned().unwrap(),
+    };
+    assert!(one.create_node(node.clone()).await.unwrap());
+    assert!(
+        two.create_node(node.clone()).await.unwrap(),
+        "same id, other namespace"
+    );
+    assert!(one.delete_node("shared-id").await.unwrap());
+    assert_eq!(two.get_nodes(&["shared-id".into()]).await.unwrap(), [node]);
+    assert!(one.search_text(&word, None, 10).await.unwrap().is_empty());
+    assert_eq!(two.search_text(&word, None, 10).await.unwrap().len(), 1);
+    assert!(one
+        .list_nodes(None, None, 10)
+        .await
+        .unwrap()
+        .nodes
+        .is_empty());
+    assert!(two.delete_node("shared-id").await.unwrap());
+    assert!(matches!(
+        two.clone().with_namespace("bad\u{1f}ns"),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_server_is_unavailable_quickly() {
+    let started = Instant::now();
+    let err = Neo4jGraphStore::connect("bolt://127.0.0.1:1")
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(
+        matches!(err, Error::Unavailable { .. } | Error::Timeout { .. }),
+        "{err:?}"
+    );
+    let err = Neo4jVectorIndex::connect("bolt://127.0.0.1:1", "unreachable", 8)
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
