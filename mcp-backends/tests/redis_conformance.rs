@@ -1,7 +1,10 @@
 //! The conformance suite against a real Redis (`MCP_TEST_REDIS_URL`), in real time.
 
-use mcp_backends::redis::{RedisEventBus, RedisKvStore};
+use std::time::{Duration, Instant};
+
+use mcp_backends::redis::{RedisEventBus, RedisKvStore, RedisLockManager, RedisRateLimiter};
 use mcp_backends::testing::{self, server_url};
+use mcp_backends::{LockManager, Quota, RateLimiter};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kv_store() {
@@ -29,6 +32,111 @@ async fn event_bus() {
         return;
     };
     testing::events::run_all(&RedisEventBus::connect(&url).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_manager() {
+    let Some(url) = server_url("MCP_TEST_REDIS_URL") else {
+        return;
+    };
+    testing::lock::run_all(&RedisLockManager::connect(&url).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_manager_with_prefix() {
+    let Some(url) = server_url("MCP_TEST_REDIS_URL") else {
+        return;
+    };
+    let locks = RedisLockManager::connect(&url)
+        .await
+        .unwrap()
+        .with_prefix(testing::unique_prefix());
+    testing::lock::exclusion_and_release(&locks).await;
+    testing::lock::tokens_increase(&locks).await;
+}
+
+/// Two managers on one server (two instances of the service) exclude each other and share
+/// the fencing counter.
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_managers_share_leases_and_tokens() {
+    let Some(url) = server_url("MCP_TEST_REDIS_URL") else {
+        return;
+    };
+    let first = RedisLockManager::connect(&url).await.unwrap();
+    let second = RedisLockManager::connect(&url).await.unwrap();
+    let resource = format!("{}shared", testing::unique_prefix());
+    let lease = first
+        .acquire(&resource, "a", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(matches!(
+        second
+            .acquire(&resource, "b", Duration::from_secs(30))
+            .await,
+        Err(mcp_backends::Error::Locked(_))
+    ));
+    assert_eq!(
+        second.inspect(&resource).await.unwrap().unwrap().token,
+        lease.token
+    );
+    assert!(second.release(&resource, lease.token).await.unwrap());
+    let next = second
+        .acquire(&resource, "b", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(next.token > lease.token);
+    assert!(first.release(&resource, next.token).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limiter() {
+    let Some(url) = server_url("MCP_TEST_REDIS_URL") else {
+        return;
+    };
+    let limiter = RedisRateLimiter::connect(&url, Quota::per_second(10, 3))
+        .await
+        .unwrap();
+    testing::rate_limit::burst_then_refill(&limiter).await;
+}
+
+/// Two limiters on one server (two instances of the service) draw from one budget per key.
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limiters_share_one_budget() {
+    let Some(url) = server_url("MCP_TEST_REDIS_URL") else {
+        return;
+    };
+    let quota = Quota::per_second(1, 4);
+    let first = RedisRateLimiter::connect(&url, quota).await.unwrap();
+    let second = RedisRateLimiter::connect(&url, quota).await.unwrap();
+    let key = format!("{}shared", testing::unique_prefix());
+    for limiter in [&first, &second, &first, &second] {
+        limiter.check(&key).await.unwrap();
+    }
+    for limiter in [&first, &second] {
+        match limiter.check(&key).await {
+            Err(mcp_core::Error::RateLimited { retry_after }) => {
+                assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_secs(1))
+            }
+            other => panic!("the shared burst of 4 is spent, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limiter_fails_closed_when_redis_is_unreachable() {
+    let started = Instant::now();
+    let err = RedisRateLimiter::connect("redis://127.0.0.1:1", Quota::per_second(10, 3))
+        .await
+        .err()
+        .expect("nothing listens on port 1");
+    assert!(
+        matches!(
+            err,
+            mcp_backends::Error::Unavailable { .. } | mcp_backends::Error::Timeout { .. }
+        ),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[tokio::test(flavor = "multi_thread")]

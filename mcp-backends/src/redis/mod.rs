@@ -1,10 +1,13 @@
-//! Redis backends (feature `redis`): `KvStore` on plain string keys with native TTLs and
-//! `EventBus` on pub/sub. Connections are multiplexed, reconnect by themselves after an
+//! Redis backends (feature `redis`): `KvStore` on plain string keys with native TTLs,
+//! `EventBus` on pub/sub, `LockManager` with fencing counters and Lua scripts, and a GCRA
+//! `RateLimiter` shared by every instance on one server. Connections are multiplexed, reconnect by themselves after an
 //! outage, and every command is bounded by a timeout, so a dead server yields
 //! `Error::Unavailable` quickly instead of a hang.
 
 mod events;
 mod kv;
+mod lock;
+mod rate_limit;
 
 use std::time::Duration;
 
@@ -12,6 +15,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use events::RedisEventBus;
 pub use kv::RedisKvStore;
+pub use lock::RedisLockManager;
+pub use rate_limit::RedisRateLimiter;
 
 use crate::Error;
 

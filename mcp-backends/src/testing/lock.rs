@@ -1,5 +1,7 @@
 //! Conformance suite for [`LockManager`].
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -17,6 +19,7 @@ pub async fn run_all(locks: &dyn LockManager) {
     tokens_increase(locks).await;
     refresh_and_expiry(locks).await;
     racing_acquirers(locks).await;
+    contention(locks, 32, 30).await;
 }
 
 /// One holder at a time; release with the right token only.
@@ -121,4 +124,59 @@ pub async fn racing_acquirers(locks: &dyn LockManager) {
             .all(|r| r.is_ok() || matches!(r, Err(Error::Locked(_)))));
         locks.release(&r, winners[0].token).await.unwrap();
     }
+}
+
+/// `tasks` tasks race for one resource until `rounds` leases have been granted in all: each
+/// loser retries after a short pause, each winner holds briefly, checks it is the only holder
+/// (an in-test counter of holders is exactly 1, and `inspect` shows its token), then releases.
+/// The tokens granted, in grant order, strictly increase.
+pub async fn contention(locks: &dyn LockManager, tasks: usize, rounds: usize) {
+    let r = format!("{}contended", unique_prefix());
+    let holders = AtomicUsize::new(0);
+    let granted = AtomicUsize::new(0);
+    let tokens = Mutex::new(Vec::with_capacity(rounds));
+    let task = |i: usize| {
+        let (r, holders, granted, tokens) = (&r, &holders, &granted, &tokens);
+        async move {
+            let owner = format!("task{i}");
+            let pause = Duration::from_millis(1 + (i % 4) as u64);
+            while granted.load(Ordering::SeqCst) < rounds {
+                let lease = match locks.acquire(r, &owner, LONG).await {
+                    Ok(lease) => lease,
+                    Err(Error::Locked(_)) => {
+                        sleep(pause).await;
+                        continue;
+                    }
+                    Err(err) => panic!("{owner}: acquire failed: {err:?}"),
+                };
+                let before = holders.fetch_add(1, Ordering::SeqCst);
+                assert_eq!(
+                    before, 0,
+                    "{owner} holds token {} beside another holder",
+                    lease.token
+                );
+                tokens.lock().unwrap().push(lease.token);
+                granted.fetch_add(1, Ordering::SeqCst);
+                let seen = locks.inspect(r).await.unwrap().expect("the lease is live");
+                assert_eq!(
+                    (seen.token, seen.owner.as_str()),
+                    (lease.token, owner.as_str())
+                );
+                sleep(Duration::from_millis(2)).await;
+                assert_eq!(holders.fetch_sub(1, Ordering::SeqCst), 1);
+                assert!(
+                    locks.release(r, lease.token).await.unwrap(),
+                    "{owner} releases"
+                );
+            }
+        }
+    };
+    join_all((0..tasks).map(task)).await;
+    let tokens = tokens.into_inner().unwrap();
+    assert!(tokens.len() >= rounds, "{} grants", tokens.len());
+    assert!(
+        tokens.windows(2).all(|pair| pair[0] < pair[1]),
+        "tokens must strictly increase in grant order: {tokens:?}"
+    );
+    assert_eq!(locks.inspect(&r).await.unwrap(), None);
 }

@@ -12,6 +12,8 @@ pub async fn run_all(store: &dyn VersionStore) {
     history(store).await;
     preconditions(store).await;
     concurrent_records(store).await;
+    expect_version_race(store, 32).await;
+    concurrent_appends(store, 32).await;
 }
 
 /// Blobs round-trip, are named by their hash and deduplicate.
@@ -142,4 +144,66 @@ pub async fn concurrent_records(store: &dyn VersionStore) {
         .map(|v| v.version)
         .collect();
     assert_eq!(versions, [4, 3, 2, 1]);
+}
+
+/// `tasks` concurrent records of one path, all with `Expect::Version(n)` for the current `n`:
+/// exactly one wins and gets `n + 1`, the others fail with `Precondition`, and the history is
+/// `1..=n + 1` with no gaps, pointing at the winner's blob.
+pub async fn expect_version_race(store: &dyn VersionStore, tasks: usize) {
+    let path = format!("{}expect-race", unique_prefix());
+    let first = store.put_blob(b"first").await.unwrap();
+    store
+        .record(&path, Some(&first), Expect::Absent)
+        .await
+        .unwrap();
+    let mut hashes = Vec::with_capacity(tasks);
+    for i in 0..tasks {
+        hashes.push(
+            store
+                .put_blob(format!("{path} by {i}").as_bytes())
+                .await
+                .unwrap(),
+        );
+    }
+    for round in 1..=3u64 {
+        let attempts = hashes
+            .iter()
+            .map(|hash| store.record(&path, Some(hash), Expect::Version(round)));
+        let results = join_all(attempts).await;
+        let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one winner");
+        assert_eq!(winners[0].version, round + 1);
+        for result in &results {
+            assert!(
+                result.is_ok() || matches!(result, Err(Error::Precondition(_))),
+                "{result:?}"
+            );
+        }
+        let latest = store.latest(&path).await.unwrap().unwrap();
+        assert_eq!(&latest, winners[0]);
+    }
+    let versions: Vec<u64> = store
+        .history(&path, None, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(versions, [4, 3, 2, 1], "no gaps");
+}
+
+/// `tasks` concurrent records with `Expect::Any` all succeed, with distinct versions `1..=tasks`.
+pub async fn concurrent_appends(store: &dyn VersionStore, tasks: usize) {
+    let path = format!("{}appends", unique_prefix());
+    let hash = store.put_blob(path.as_bytes()).await.unwrap();
+    let results = join_all((0..tasks).map(|_| store.record(&path, Some(&hash), Expect::Any))).await;
+    let mut versions: Vec<u64> = results
+        .into_iter()
+        .map(|result| result.unwrap().version)
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=tasks as u64).collect::<Vec<_>>());
+    let history = store.history(&path, None, tasks + 1).await.unwrap();
+    assert_eq!(history.len(), tasks);
+    assert_eq!(history[0].version, tasks as u64);
 }
