@@ -8,7 +8,7 @@
 //! | [`VersionStore`] | `MemoryVersionStore` | `postgres` |
 //! | [`AuditLog`] | `MemoryAuditLog` (bounded ring) | `postgres` |
 //! | [`EventBus`] | `MemoryEventBus` | `redis` |
-//! | [`VectorIndex`] | `MemoryVectorIndex` (exact) | `neo4j` (`Neo4jVectorIndex`: native vector index, exact scan for small or selective searches) |
+//! | [`VectorIndex`] | `MemoryVectorIndex` (exact), `HnswVectorIndex` (approximate, HNSW) | `neo4j` (`Neo4jVectorIndex`: native vector index, exact scan for small or selective searches) |
 //! | [`GraphStore`] | `MemoryGraphStore` | `neo4j` (`Neo4jGraphStore`: full-text index, optional namespace) |
 //! | [`RateLimiter`] | [`GcraLimiter`] (from `mcp-core`) | `redis` |
 //!

@@ -2,8 +2,8 @@
 //! lease checks run instantly and exactly.
 
 use mcp_backends::memory::{
-    MemoryAuditLog, MemoryEventBus, MemoryGraphStore, MemoryKvStore, MemoryLockManager,
-    MemoryVectorIndex, MemoryVersionStore,
+    HnswConfig, HnswVectorIndex, MemoryAuditLog, MemoryEventBus, MemoryGraphStore, MemoryKvStore,
+    MemoryLockManager, MemoryVectorIndex, MemoryVersionStore,
 };
 use mcp_backends::testing;
 use mcp_core::middleware::{GcraLimiter, Quota};
@@ -41,6 +41,22 @@ async fn version_store() {
 #[tokio::test]
 async fn vector_index() {
     testing::vector::run_all(&MemoryVectorIndex::new(testing::vector::DIMENSIONS)).await;
+}
+
+#[tokio::test]
+async fn hnsw_vector_index() {
+    testing::vector::run_all(&HnswVectorIndex::new(testing::vector::DIMENSIONS)).await;
+}
+
+/// The same suite with every search going through the graph rather than the exact scan.
+#[tokio::test]
+async fn hnsw_vector_index_graph_search() {
+    let config = HnswConfig {
+        exact_below: 0,
+        ..HnswConfig::default()
+    };
+    let index = HnswVectorIndex::with_config(testing::vector::DIMENSIONS, config).unwrap();
+    testing::vector::run_all(&index).await;
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 mod audit;
 mod events;
 mod graph;
+mod hnsw;
 mod kv;
 mod lock;
 mod vector;
@@ -12,6 +13,7 @@ mod version;
 pub use audit::MemoryAuditLog;
 pub use events::MemoryEventBus;
 pub use graph::MemoryGraphStore;
+pub use hnsw::{HnswConfig, HnswVectorIndex};
 pub use kv::MemoryKvStore;
 pub use lock::MemoryLockManager;
 pub use vector::MemoryVectorIndex;
