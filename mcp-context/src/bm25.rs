@@ -1,12 +1,26 @@
-//! A small in-memory inverted index with Okapi BM25 ranking, used for keyword search over
-//! chunks. Words are lowercased and common English stopwords are ignored.
+//! Keyword search over chunks: a tantivy index in RAM ranked by Okapi BM25 (k1 = 1.2,
+//! b = 0.75). Words are split on non-alphanumeric characters and lowercased, and common
+//! English stopwords are ignored, so they neither match nor count towards a chunk's length.
+//!
+//! `insert` and `remove` only record the change; the next `search` applies pending changes to
+//! tantivy in one commit, so adding a document costs no index commit of its own. The entries
+//! kept here (text and metadata per chunk) are the source of truth: metadata filters are
+//! checked against them, and should tantivy ever fail, the index is rebuilt from them.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, PoisonError};
 
 use mcp_backends::vector::filter_matches;
 use mcp_backends::Metadata;
-
-use crate::embed::words;
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING,
+};
+use tantivy::tokenizer::{
+    LowerCaser, RemoveLongFilter, SimpleTokenizer, StopWordFilter, TextAnalyzer, TokenStream,
+};
+use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 /// Words too common to carry meaning; they neither match nor count towards length.
 const STOPWORDS: &[&str] = &[
@@ -18,74 +32,175 @@ const STOPWORDS: &[&str] = &[
     "will", "with", "would", "you", "your",
 ];
 
-/// The indexable terms of `text`.
-fn terms(text: &str) -> Vec<String> {
-    words(text)
-        .into_iter()
-        .filter(|word| !STOPWORDS.contains(&word.as_str()))
-        .collect()
+/// Name under which the analyzer is registered with tantivy.
+const ANALYZER: &str = "context_words";
+/// Words longer than this many bytes are not indexed (tantivy bounds term length).
+const LONGEST_WORD: usize = 255;
+/// Memory budget of the single indexing thread (tantivy's minimum).
+const WRITER_BUDGET: usize = 15_000_000;
+
+/// Splits on non-alphanumeric characters, lowercases, drops stopwords and overlong words.
+fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(LONGEST_WORD))
+        .filter(LowerCaser)
+        .filter(StopWordFilter::remove(
+            STOPWORDS.iter().map(|word| (*word).to_owned()),
+        ))
+        .build()
 }
 
-/// BM25 term-frequency saturation.
-const K1: f32 = 1.2;
-/// BM25 length normalisation.
-const B: f32 = 0.75;
-
 struct Entry {
-    terms: HashMap<String, u32>,
-    length: u32,
+    text: String,
     metadata: Metadata,
 }
 
-/// Inverted index over entries (chunks) with filterable metadata.
+/// Keyword index over entries (chunks) with filterable metadata.
 #[derive(Default)]
 pub(crate) struct Bm25Index {
     entries: HashMap<String, Entry>,
-    postings: HashMap<String, HashSet<String>>,
-    total_length: u64,
+    engine: Mutex<Engine>,
+}
+
+/// The tantivy side: built on first search, then kept in step with `entries`.
+#[derive(Default)]
+struct Engine {
+    tantivy: Option<Tantivy>,
+    /// Ids inserted or removed since the last commit.
+    pending: HashSet<String>,
+}
+
+struct Tantivy {
+    id: Field,
+    text: Field,
+    writer: IndexWriter,
+    reader: IndexReader,
+    analyzer: TextAnalyzer,
+}
+
+impl Tantivy {
+    /// An empty RAM index holding every entry.
+    fn build(entries: &HashMap<String, Entry>) -> tantivy::Result<Self> {
+        let mut schema = Schema::builder();
+        let id = schema.add_text_field("id", STRING | STORED);
+        let text = schema.add_text_field(
+            "text",
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(ANALYZER)
+                    .set_index_option(IndexRecordOption::WithFreqs),
+            ),
+        );
+        let index = Index::create_in_ram(schema.build());
+        index.tokenizers().register(ANALYZER, analyzer());
+        let writer = index.writer_with_num_threads(1, WRITER_BUDGET)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let mut tantivy = Tantivy {
+            id,
+            text,
+            writer,
+            reader,
+            analyzer: analyzer(),
+        };
+        for (key, entry) in entries {
+            tantivy.add(key, &entry.text)?;
+        }
+        tantivy.commit()?;
+        Ok(tantivy)
+    }
+
+    fn add(&mut self, id: &str, text: &str) -> tantivy::Result<()> {
+        self.writer
+            .add_document(doc!(self.id => id, self.text => text))
+            .map(drop)
+    }
+
+    fn commit(&mut self) -> tantivy::Result<()> {
+        self.writer.commit()?;
+        self.reader.reload()
+    }
+
+    /// Replays `pending` ids from `entries` (delete, then add back if still present).
+    fn apply(
+        &mut self,
+        pending: &HashSet<String>,
+        entries: &HashMap<String, Entry>,
+    ) -> tantivy::Result<()> {
+        for id in pending {
+            self.writer.delete_term(Term::from_field_text(self.id, id));
+            if let Some(entry) = entries.get(id) {
+                self.add(id, &entry.text)?;
+            }
+        }
+        self.commit()
+    }
+
+    /// Ids and scores of the best `limit` chunks sharing a term with `query`.
+    fn top(&self, query: &str, limit: usize) -> tantivy::Result<Vec<(f32, String)>> {
+        let mut terms = HashSet::new();
+        let mut analyzer = self.analyzer.clone();
+        let mut stream = analyzer.token_stream(query);
+        while stream.advance() {
+            terms.insert(stream.token().text.clone());
+        }
+        if terms.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+            .into_iter()
+            .map(|term| {
+                let query = TermQuery::new(
+                    Term::from_field_text(self.text, &term),
+                    IndexRecordOption::WithFreqs,
+                );
+                (Occur::Should, Box::new(query) as Box<dyn Query>)
+            })
+            .collect();
+        let searcher = self.reader.searcher();
+        let top = searcher.search(
+            &BooleanQuery::new(clauses),
+            &TopDocs::with_limit(limit).order_by_score(),
+        )?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let document: TantivyDocument = searcher.doc(address)?;
+            if let Some(id) = document.get_first(self.id).and_then(|value| value.as_str()) {
+                hits.push((score, id.to_owned()));
+            }
+        }
+        Ok(hits)
+    }
 }
 
 impl Bm25Index {
     /// Adds or replaces entry `id`.
     pub(crate) fn insert(&mut self, id: &str, text: &str, metadata: Metadata) {
-        self.remove(id);
-        let tokens = terms(text);
-        let mut terms: HashMap<String, u32> = HashMap::new();
-        for token in &tokens {
-            *terms.entry(token.clone()).or_default() += 1;
-        }
-        for term in terms.keys() {
-            self.postings
-                .entry(term.clone())
-                .or_default()
-                .insert(id.to_owned());
-        }
-        let length = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
-        self.total_length += u64::from(length);
         self.entries.insert(
             id.to_owned(),
             Entry {
-                terms,
-                length,
+                text: text.to_owned(),
                 metadata,
             },
         );
+        self.pending_mut().insert(id.to_owned());
     }
 
     /// Removes entry `id` if present.
     pub(crate) fn remove(&mut self, id: &str) {
-        let Some(entry) = self.entries.remove(id) else {
-            return;
-        };
-        self.total_length -= u64::from(entry.length);
-        for term in entry.terms.keys() {
-            if let Some(ids) = self.postings.get_mut(term) {
-                ids.remove(id);
-                if ids.is_empty() {
-                    self.postings.remove(term);
-                }
-            }
+        if self.entries.remove(id).is_some() {
+            self.pending_mut().insert(id.to_owned());
         }
+    }
+
+    fn pending_mut(&mut self) -> &mut HashSet<String> {
+        &mut self
+            .engine
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pending
     }
 
     /// The `k` best entries for `query` among those whose metadata satisfies `filter`, with
@@ -97,41 +212,65 @@ impl Bm25Index {
         k: usize,
         filter: &Metadata,
     ) -> Vec<(String, f32, Metadata)> {
-        let count = self.entries.len() as f32;
-        if count == 0.0 {
+        if k == 0 || self.entries.is_empty() {
             return Vec::new();
         }
-        let average = self.total_length as f32 / count;
-        let query_terms: HashSet<String> = terms(query).into_iter().collect();
-        let mut scores: HashMap<&str, f32> = HashMap::new();
-        for term in &query_terms {
-            let Some(ids) = self.postings.get(term) else {
-                continue;
-            };
-            let df = ids.len() as f32;
-            let idf = (1.0 + (count - df + 0.5) / (df + 0.5)).ln();
-            for id in ids {
-                let Some(entry) = self.entries.get(id) else {
-                    continue;
-                };
-                let tf = entry.terms.get(term).copied().unwrap_or(0) as f32;
-                let norm = K1 * (1.0 - B + B * entry.length as f32 / average.max(1.0));
-                *scores.entry(id.as_str()).or_default() += idf * tf * (K1 + 1.0) / (tf + norm);
+        let mut engine = self.engine.lock().unwrap_or_else(PoisonError::into_inner);
+        match self.ranked(&mut engine, query, k, filter) {
+            Ok(hits) => hits,
+            Err(first) => {
+                // Start again from the entries; a second failure is reported and yields no hits.
+                tracing::warn!(error = %first, "keyword index failed; rebuilding it");
+                engine.tantivy = None;
+                self.ranked(&mut engine, query, k, filter)
+                    .unwrap_or_else(|second| {
+                        tracing::error!(error = %second, "keyword index unusable after a rebuild");
+                        Vec::new()
+                    })
             }
         }
-        let mut ranked: Vec<(&str, f32, &Entry)> = scores
-            .into_iter()
-            .filter_map(|(id, score)| {
-                let entry = self.entries.get(id)?;
-                filter_matches(filter, &entry.metadata).then_some((id, score, entry))
-            })
-            .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        ranked
-            .into_iter()
-            .take(k)
-            .map(|(id, score, entry)| (id.to_owned(), score, entry.metadata.clone()))
-            .collect()
+    }
+
+    /// Brings tantivy up to date, then widens the candidate list until `k` of them pass the
+    /// filter or there are no more.
+    fn ranked(
+        &self,
+        engine: &mut Engine,
+        query: &str,
+        k: usize,
+        filter: &Metadata,
+    ) -> tantivy::Result<Vec<(String, f32, Metadata)>> {
+        let tantivy = match engine.tantivy.take() {
+            Some(mut tantivy) => {
+                if !engine.pending.is_empty() {
+                    tantivy.apply(&engine.pending, &self.entries)?;
+                }
+                tantivy
+            }
+            None => Tantivy::build(&self.entries)?,
+        };
+        engine.pending.clear();
+        let tantivy = engine.tantivy.insert(tantivy);
+
+        let mut limit = k;
+        loop {
+            let candidates = tantivy.top(query, limit)?;
+            let exhausted = candidates.len() < limit;
+            let mut hits: Vec<(String, f32, Metadata)> = candidates
+                .into_iter()
+                .filter_map(|(score, id)| {
+                    let entry = self.entries.get(&id)?;
+                    filter_matches(filter, &entry.metadata)
+                        .then(|| (id, score, entry.metadata.clone()))
+                })
+                .collect();
+            if hits.len() >= k || exhausted || limit >= self.entries.len() {
+                hits.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                hits.truncate(k);
+                return Ok(hits);
+            }
+            limit = limit.saturating_mul(4).min(self.entries.len());
+        }
     }
 }
 
@@ -156,5 +295,47 @@ mod tests {
         assert!(index.search("cat", 10, &Metadata::new()).is_empty());
         index.insert("b", "replaced text", Metadata::new());
         assert!(index.search("dog", 10, &Metadata::new()).is_empty());
+    }
+
+    /// The BM25 figures match the formula: with 3 entries, a term in 1 of them has
+    /// idf ln(1 + 2.5/1.5); one occurrence in an entry of average length scores idf.
+    #[test]
+    fn scores_follow_okapi_bm25() {
+        let mut index = Bm25Index::default();
+        index.insert("a", "alpha beta", Metadata::new());
+        index.insert("b", "gamma delta", Metadata::new());
+        index.insert("c", "epsilon zeta", Metadata::new());
+        let hits = index.search("alpha", 10, &Metadata::new());
+        let idf = (1.0f32 + 2.5 / 1.5).ln();
+        assert_eq!(hits.len(), 1);
+        assert!((hits[0].1 - idf).abs() < 1e-3, "{} vs {idf}", hits[0].1);
+    }
+
+    /// A filter matching few entries still returns every match, beyond the first `k`
+    /// candidates tantivy ranks.
+    #[test]
+    fn selective_filters_widen_the_candidate_list() {
+        let mut index = Bm25Index::default();
+        let mut rare = Metadata::new();
+        rare.insert("kind".into(), "rare".into());
+        for i in 0..100 {
+            let metadata = if i % 25 == 0 {
+                rare.clone()
+            } else {
+                Metadata::new()
+            };
+            let text = if i % 25 == 0 {
+                "storage engine"
+            } else {
+                "storage engine storage engine"
+            };
+            index.insert(&format!("e{i:03}"), text, metadata);
+        }
+        let hits = index.search("storage", 3, &rare);
+        let ids: Vec<&str> = hits.iter().map(|hit| hit.0.as_str()).collect();
+        assert_eq!(ids, ["e000", "e025", "e050"]);
+        index.remove("e025");
+        let hits = index.search("engine", 10, &rare);
+        assert_eq!(hits.len(), 3);
     }
 }
