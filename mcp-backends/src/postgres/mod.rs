@@ -1,16 +1,24 @@
 //! PostgreSQL backends (feature `postgres`): `KvStore` in one table with an `expires_at`
-//! column filtered on every read. Schema changes are numbered SQL files under `migrations/`,
+//! column filtered on every read; `LockManager` with leases judged by the server's clock and
+//! a fencing counter per resource; `VersionStore` with content-addressed blobs and gap-free
+//! per-path histories; `AuditLog` with an index per query filter. Schema changes are numbered SQL files under `migrations/`,
 //! embedded and applied on connect (sqlx serialises concurrent migrators with an advisory
 //! lock). The pool bounds how long a call waits for a connection, so an outage yields
 //! `Error::Unavailable` quickly, and reconnects by itself when the server returns.
 
+mod audit;
 mod kv;
+mod lock;
+mod version;
 
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
+pub use audit::PostgresAuditLog;
 pub use kv::PostgresKvStore;
+pub use lock::PostgresLockManager;
+pub use version::PostgresVersionStore;
 
 use crate::Error;
 
@@ -51,4 +59,13 @@ async fn connect_pool(url: &str) -> crate::Result<PgPool> {
             message: format!("migration failed: {err}"),
         })?;
     Ok(pool)
+}
+
+/// Checks that the server answers.
+async fn ping(pool: &PgPool) -> crate::Result<()> {
+    sqlx::query("SELECT 1")
+        .execute(pool)
+        .await
+        .map_err(map_err)
+        .map(|_| ())
 }

@@ -1,0 +1,163 @@
+//! PostgreSQL `LockManager`: one row per resource in `mcp_locks` whose `token` column is the
+//! resource's fencing counter. Acquiring is one upsert that only replaces a released or
+//! expired lease, so of two racing acquirers the second waits on the row and then finds the
+//! first's live lease; expiry is judged by the server's clock.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::PgPool;
+use sqlx::Row;
+
+use super::{connect_pool, map_err, ping};
+use crate::lock::{Lease, LockManager};
+use crate::{Error, Result};
+
+/// Milliseconds left on a row's lease, by the server's clock.
+macro_rules! millis_left {
+    () => {
+        "(EXTRACT(EPOCH FROM (expires_at - now())) * 1000)::bigint"
+    };
+}
+
+/// Exclusive leases in PostgreSQL.
+#[derive(Clone)]
+pub struct PostgresLockManager {
+    pool: PgPool,
+}
+
+impl PostgresLockManager {
+    /// Connects to `url` and applies migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Ok(PostgresLockManager {
+            pool: connect_pool(url).await?,
+        })
+    }
+}
+
+fn ttl_millis(ttl: Duration) -> Result<i64> {
+    if ttl.is_zero() {
+        return Err(Error::InvalidArgument("lease ttl must be positive".into()));
+    }
+    Ok(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1))
+}
+
+/// A token as stored: the table's CHECK keeps it positive.
+fn stored_token(token: i64) -> u64 {
+    token.max(0) as u64
+}
+
+fn lease(resource: &str, owner: String, token: u64, millis: i64) -> Lease {
+    Lease {
+        resource: resource.to_owned(),
+        owner,
+        token,
+        expires_in: Duration::from_millis(millis.max(0) as u64),
+    }
+}
+
+#[async_trait]
+impl LockManager for PostgresLockManager {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn acquire(&self, resource: &str, owner: &str, ttl: Duration) -> Result<Lease> {
+        let millis = ttl_millis(ttl)?;
+        let granted = sqlx::query(
+            "INSERT INTO mcp_locks (resource, owner, token, expires_at) \
+             VALUES ($1, $2, 1, now() + $3 * interval '1 millisecond') \
+             ON CONFLICT (resource) DO UPDATE SET owner = EXCLUDED.owner, \
+                 token = mcp_locks.token + 1, expires_at = EXCLUDED.expires_at \
+             WHERE mcp_locks.expires_at IS NULL OR mcp_locks.expires_at <= now() \
+             RETURNING token",
+        )
+        .bind(resource)
+        .bind(owner)
+        .bind(millis)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if let Some(row) = granted {
+            return Ok(lease(
+                resource,
+                owner.to_owned(),
+                stored_token(row.get(0)),
+                millis,
+            ));
+        }
+        // Someone holds it; describe the holder (who may have released meanwhile).
+        let holder = match self.inspect(resource).await? {
+            Some(held) => format!(
+                "{} for another {} ms",
+                held.owner,
+                held.expires_in.as_millis()
+            ),
+            None => "another owner".to_owned(),
+        };
+        Err(Error::Locked(format!("{resource} is held by {holder}")))
+    }
+
+    async fn refresh(&self, resource: &str, token: u64, ttl: Duration) -> Result<Lease> {
+        let millis = ttl_millis(ttl)?;
+        let refreshed = match i64::try_from(token) {
+            Ok(token) => sqlx::query(
+                "UPDATE mcp_locks SET expires_at = now() + $3 * interval '1 millisecond' \
+                 WHERE resource = $1 AND token = $2 AND expires_at > now() RETURNING owner",
+            )
+            .bind(resource)
+            .bind(token)
+            .bind(millis)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?,
+            Err(_) => None,
+        };
+        match refreshed {
+            Some(row) => Ok(lease(resource, row.get(0), token, millis)),
+            None => Err(Error::Locked(format!(
+                "token {token} does not hold a live lease on {resource}"
+            ))),
+        }
+    }
+
+    async fn release(&self, resource: &str, token: u64) -> Result<bool> {
+        let Ok(token) = i64::try_from(token) else {
+            return Ok(false);
+        };
+        let done = sqlx::query(
+            "UPDATE mcp_locks SET owner = NULL, expires_at = NULL \
+             WHERE resource = $1 AND token = $2 AND expires_at > now()",
+        )
+        .bind(resource)
+        .bind(token)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn inspect(&self, resource: &str) -> Result<Option<Lease>> {
+        let row = sqlx::query(concat!(
+            "SELECT owner, token, ",
+            millis_left!(),
+            " FROM mcp_locks WHERE resource = $1 AND expires_at > now()"
+        ))
+        .bind(resource)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(row.map(|row| {
+            lease(
+                resource,
+                row.get::<Option<String>, _>(0).unwrap_or_default(),
+                stored_token(row.get(1)),
+                row.get(2),
+            )
+        }))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        ping(&self.pool).await
+    }
+}
