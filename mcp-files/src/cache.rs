@@ -1,0 +1,175 @@
+//! The L1 cache of file contents and the three ways it is kept coherent: writes through this
+//! service, a filesystem watcher for edits made outside it, and the event bus for writes made
+//! by other instances.
+//!
+//! Entries are keyed by (root, plain relative path) and carry the version and hash the
+//! content was read at; they are weighed by their content bytes. Only paths whose plain form
+//! equals their canonical form (no symlink or `..` involved) are cached, so an invalidation
+//! by canonical path always reaches the entry.
+//!
+//! A read that misses fills the cache after reading the disk. To never keep a fill that raced
+//! with an invalidation, every invalidation bumps a generation counter; a fill records the
+//! generation before it read the disk and evicts its own entry again if the generation moved
+//! meanwhile. So once an invalidation (write, watcher event, bus event) has been applied, no
+//! read that starts afterwards is served the content from before it.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use mcp_backends::{Delivery, Subscription};
+use moka::sync::Cache;
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+
+use crate::sandbox::Roots;
+
+/// Topic of the event bus carrying invalidations between instances.
+pub const INVALIDATION_TOPIC: &str = "mcp.files.invalidate";
+
+/// A cached file.
+pub(crate) struct CachedFile {
+    pub(crate) content: Arc<[u8]>,
+    pub(crate) version: u64,
+    pub(crate) hash: String,
+    pub(crate) text: bool,
+}
+
+type Key = (usize, String);
+
+/// The cache with its generation counter; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct L1 {
+    entries: Cache<Key, Arc<CachedFile>>,
+    generation: Arc<AtomicU64>,
+}
+
+impl L1 {
+    /// A cache of at most `max_bytes` content bytes.
+    pub(crate) fn new(max_bytes: u64) -> Self {
+        let entries = Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|key: &Key, value: &Arc<CachedFile>| {
+                let bytes = value.content.len() + key.1.len() + value.hash.len() + 64;
+                u32::try_from(bytes).unwrap_or(u32::MAX)
+            })
+            .support_invalidation_closures()
+            .build();
+        L1 {
+            entries,
+            generation: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub(crate) fn get(&self, root: usize, path: &str) -> Option<Arc<CachedFile>> {
+        self.entries.get(&(root, path.to_owned()))
+    }
+
+    /// The generation to pass to [`L1::fill`] (read it before reading the disk).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Caches `file` unless an invalidation happened since `generation` was read.
+    pub(crate) fn fill(&self, root: usize, path: String, file: Arc<CachedFile>, generation: u64) {
+        let key = (root, path);
+        self.entries.insert(key.clone(), file);
+        if self.generation.load(Ordering::SeqCst) != generation {
+            self.entries.invalidate(&key);
+        }
+    }
+
+    /// Evicts `path` and everything below it.
+    pub(crate) fn invalidate(&self, root: usize, path: &str) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.invalidate(&(root, path.to_owned()));
+        let below = format!("{path}/");
+        let matched = self
+            .entries
+            .invalidate_entries_if(move |key, _| key.0 == root && key.1.starts_with(&below));
+        if let Err(err) = matched {
+            tracing::warn!(%err, "files cache: prefix invalidation failed; clearing");
+            self.entries.invalidate_all();
+        }
+    }
+
+    /// Evicts everything.
+    pub(crate) fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.invalidate_all();
+    }
+}
+
+/// Starts a recursive watcher on every root that evicts what changes on disk. Symlinks are
+/// not followed, so the watcher never looks outside the roots.
+pub(crate) fn watch(roots: Arc<Roots>, cache: L1) -> notify::Result<RecommendedWatcher> {
+    let handler_roots = roots.clone();
+    let config = notify::Config::default().with_follow_symlinks(false);
+    let mut watcher = RecommendedWatcher::new(
+        move |outcome: notify::Result<notify::Event>| match outcome {
+            Ok(event) => {
+                if matches!(event.kind, EventKind::Access(_)) {
+                    return;
+                }
+                if event.need_rescan() {
+                    cache.clear();
+                    return;
+                }
+                for path in &event.paths {
+                    match handler_roots.locate_absolute(path) {
+                        Some((root, rel)) => cache.invalidate(root, &rel),
+                        None => cache.clear(),
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::warn!(%err, "files watcher error; clearing the cache");
+                cache.clear();
+            }
+        },
+        config,
+    )?;
+    for root in roots.all() {
+        watcher.watch(&root.path, RecursiveMode::Recursive)?;
+    }
+    Ok(watcher)
+}
+
+/// What instances publish on [`INVALIDATION_TOPIC`].
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct Invalidation {
+    /// The publishing instance (it ignores its own events).
+    pub(crate) instance: String,
+    /// Canonical absolute path that changed.
+    pub(crate) path: PathBuf,
+}
+
+/// Applies other instances' invalidations until the subscription ends; clears on a lag.
+pub(crate) async fn apply_invalidations(
+    mut subscription: Subscription,
+    roots: Arc<Roots>,
+    cache: L1,
+    instance: String,
+) {
+    while let Some(delivery) = subscription.recv().await {
+        match delivery {
+            Delivery::Event(event) => {
+                match serde_json::from_slice::<Invalidation>(&event.payload) {
+                    Ok(invalidation) if invalidation.instance == instance => {}
+                    Ok(invalidation) => {
+                        if let Some((root, rel)) = roots.locate_absolute(&invalidation.path) {
+                            cache.invalidate(root, &rel);
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(%err, "malformed files invalidation; clearing the cache");
+                        cache.clear();
+                    }
+                }
+            }
+            Delivery::Lagged { missed } => {
+                tracing::warn!(missed, "files invalidations lagged; clearing the cache");
+                cache.clear();
+            }
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! The sandbox: every path a caller gives is resolved inside one configured root through a
+//! capability handle, so no path can reach anything outside it.
+//!
+//! Each root is opened once as a [`cap_std::fs::Dir`]. Every file operation goes through that
+//! handle (or a handle of a directory opened through it), and cap-std resolves paths with
+//! `openat2(RESOLVE_BENEATH)` where the kernel has it, or component by component with
+//! `O_NOFOLLOW` otherwise. `..` that would climb above the root, absolute symlinks, and
+//! symlink chains that lead outside fail inside cap-std: escapes are impossible by
+//! construction, not prevented by string checks. The only string handling here is
+//! splitting an absolute caller path into "which root" and "the rest" (by path components, so
+//! `/data_evil` is not inside `/data`) and rejecting NUL bytes, which no path may contain.
+//!
+//! Errors never echo where a symlink points: they name the caller's path only.
+//!
+//! A resolved path carries its *canonical* relative path (symlinks inside the root followed,
+//! `.` and `..` applied by cap-std's sandboxed `canonicalize`) so that aliases of one file
+//! share one version history, one lock and one cache entry. The canonical absolute path
+//! (`root/relative`) is the key under which versions and locks are stored, so history
+//! survives a restart as long as the root stays where it is.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use cap_std::fs::Dir;
+use mcp_core::{Error, Result};
+
+/// One configured root, opened.
+pub(crate) struct Root {
+    /// The canonical absolute path of the root.
+    pub(crate) path: PathBuf,
+    /// The path as configured (may differ from `path` through symlinks such as `/tmp`).
+    configured: PathBuf,
+    /// The capability handle every operation goes through.
+    pub(crate) dir: Dir,
+}
+
+/// A caller path resolved inside a root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    /// Index of the root in the configuration.
+    pub(crate) root: usize,
+    /// Canonical path relative to the root (only normal components; empty for the root).
+    pub(crate) rel: PathBuf,
+    /// Canonical absolute path: the key of versions and locks.
+    pub(crate) key: String,
+}
+
+impl Resolved {
+    /// The parent directory and the final name; `InvalidArgument` for the root itself.
+    pub(crate) fn split(&self, shown: &str) -> Result<(PathBuf, String)> {
+        let name = self
+            .rel
+            .file_name()
+            .and_then(|name| name.to_str())
+            .ok_or_else(|| Error::InvalidArgument(format!("{shown}: names a root, not a file")))?;
+        let parent = self.rel.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok((parent, name.to_owned()))
+    }
+}
+
+/// The opened roots.
+pub(crate) struct Roots {
+    roots: Vec<Root>,
+}
+
+impl Roots {
+    /// Opens every configured root (each must be an existing directory).
+    pub(crate) fn open(paths: &[PathBuf]) -> Result<Self> {
+        if paths.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the files service needs at least one root".into(),
+            ));
+        }
+        let mut roots = Vec::with_capacity(paths.len());
+        for configured in paths {
+            let path = std::fs::canonicalize(configured).map_err(|err| {
+                Error::InvalidArgument(format!("root {}: {err}", configured.display()))
+            })?;
+            let dir =
+                Dir::open_ambient_dir(&path, cap_std::ambient_authority()).map_err(|err| {
+                    Error::InvalidArgument(format!("root {}: {err}", configured.display()))
+                })?;
+            roots.push(Root {
+                path,
+                configured: configured.clone(),
+                dir,
+            });
+        }
+        Ok(Roots { roots })
+    }
+
+    /// Every root.
+    pub(crate) fn all(&self) -> &[Root] {
+        &self.roots
+    }
+
+    /// The root at `index`.
+    pub(crate) fn get(&self, index: usize) -> &Root {
+        &self.roots[index]
+    }
+
+    /// Splits a caller path into its root and the path relative to it, without touching the
+    /// filesystem. Relative paths belong to the first root; absolute ones to the root that is
+    /// a component-wise prefix of them.
+    pub(crate) fn locate<'p>(&self, raw: &'p str) -> Result<(usize, &'p Path)> {
+        if raw.is_empty() {
+            return Err(Error::InvalidArgument("path is empty".into()));
+        }
+        if raw.contains('\0') {
+            return Err(Error::InvalidArgument("path contains a NUL byte".into()));
+        }
+        let path = Path::new(raw);
+        if !path.has_root() {
+            return Ok((0, path));
+        }
+        for (index, root) in self.roots.iter().enumerate() {
+            for base in [&root.path, &root.configured] {
+                if let Ok(rest) = path.strip_prefix(base) {
+                    return Ok((index, rest));
+                }
+            }
+        }
+        Err(Error::PermissionDenied(format!(
+            "{raw}: outside every configured root"
+        )))
+    }
+
+    /// The relative path with only `.` removed, when it contains nothing but plain names:
+    /// the L1 cache's lookup key for paths that need no resolution. `None` when `..` appears.
+    pub(crate) fn plain(rel: &Path) -> Option<String> {
+        let mut out = String::with_capacity(rel.as_os_str().len());
+        for component in rel.components() {
+            match component {
+                Component::Normal(name) => {
+                    if !out.is_empty() {
+                        out.push('/');
+                    }
+                    out.push_str(name.to_str()?);
+                }
+                Component::CurDir => {}
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
+
+    /// Resolves an existing path (symlinks inside the root followed).
+    pub(crate) fn existing(&self, raw: &str) -> Result<Resolved> {
+        let (root, rest) = self.locate(raw)?;
+        let dir = &self.roots[root].dir;
+        let canonical = if Self::plain(rest).is_some_and(|p| p.is_empty()) {
+            PathBuf::new()
+        } else {
+            dir.canonicalize(rest).map_err(|err| io_error(raw, err))?
+        };
+        Ok(self.resolved(root, &canonical))
+    }
+
+    /// Resolves a path that is about to be written: an existing target is resolved like
+    /// [`Roots::existing`]; otherwise its parent must resolve (it is created when
+    /// `create_parents`), and the final name is taken as given. A final component that is a
+    /// symlink which does not resolve inside the root is refused.
+    pub(crate) fn for_write(&self, raw: &str, create_parents: bool) -> Result<Resolved> {
+        let (root, rest) = self.locate(raw)?;
+        let dir = &self.roots[root].dir;
+        match dir.canonicalize(rest) {
+            Ok(canonical) => return Ok(self.resolved(root, &canonical)),
+            Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(io_error(raw, err)),
+            Err(_) => {}
+        }
+        let name = match rest.components().next_back() {
+            Some(Component::Normal(name)) => name,
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "{raw}: does not name a file"
+                )))
+            }
+        };
+        let parent = rest.parent().unwrap_or(Path::new(""));
+        let parent_canonical = if Self::plain(parent).is_some_and(|p| p.is_empty()) {
+            PathBuf::new()
+        } else {
+            if create_parents {
+                dir.create_dir_all(parent)
+                    .map_err(|err| io_error(raw, err))?;
+            }
+            dir.canonicalize(parent).map_err(|err| io_error(raw, err))?
+        };
+        let target = parent_canonical.join(name);
+        if dir
+            .symlink_metadata(&target)
+            .is_ok_and(|meta| meta.file_type().is_symlink())
+        {
+            return Err(Error::PermissionDenied(format!(
+                "{raw}: is a symbolic link that does not resolve to a file inside the root"
+            )));
+        }
+        Ok(self.resolved(root, &target))
+    }
+
+    fn resolved(&self, root: usize, canonical: &Path) -> Resolved {
+        let rel: PathBuf = canonical
+            .components()
+            .filter(|c| matches!(c, Component::Normal(_)))
+            .collect();
+        let key = self.roots[root]
+            .path
+            .join(&rel)
+            .to_string_lossy()
+            .into_owned();
+        Resolved { root, rel, key }
+    }
+
+    /// Opens the directory `rel` of `root` as its own capability handle.
+    pub(crate) fn open_dir(&self, root: usize, rel: &Path, shown: &str) -> Result<Dir> {
+        let dir = &self.roots[root].dir;
+        let opened = if rel.as_os_str().is_empty() {
+            dir.try_clone()
+        } else {
+            dir.open_dir(rel)
+        };
+        opened.map_err(|err| io_error(shown, err))
+    }
+
+    /// How a resolved path is shown to callers: relative for the first root, absolute for
+    /// the others (so that it can be passed back as is).
+    pub(crate) fn display(&self, root: usize, rel: &Path) -> String {
+        if root == 0 {
+            let shown = rel.to_string_lossy().into_owned();
+            if shown.is_empty() {
+                ".".into()
+            } else {
+                shown
+            }
+        } else {
+            self.roots[root]
+                .path
+                .join(rel)
+                .to_string_lossy()
+                .into_owned()
+        }
+    }
+
+    /// The root and relative path of an absolute path reported by the filesystem watcher.
+    pub(crate) fn locate_absolute(&self, path: &Path) -> Option<(usize, String)> {
+        self.roots.iter().enumerate().find_map(|(index, root)| {
+            let rest = path.strip_prefix(&root.path).ok()?;
+            Some((index, Self::plain(rest)?))
+        })
+    }
+}
+
+/// Maps an I/O error on the caller's path `shown` to a typed error that never reveals more
+/// than that path (not where a symlink points, not the root's location).
+pub(crate) fn io_error(shown: &str, err: io::Error) -> Error {
+    match err.kind() {
+        io::ErrorKind::NotFound => Error::NotFound(format!("{shown}: no such file or directory")),
+        io::ErrorKind::PermissionDenied => {
+            Error::PermissionDenied(format!("{shown}: outside the root or not accessible"))
+        }
+        io::ErrorKind::AlreadyExists => Error::Conflict(format!("{shown}: already exists")),
+        io::ErrorKind::NotADirectory => {
+            Error::InvalidArgument(format!("{shown}: a component is not a directory"))
+        }
+        io::ErrorKind::IsADirectory => Error::InvalidArgument(format!("{shown}: is a directory")),
+        io::ErrorKind::DirectoryNotEmpty => {
+            Error::Conflict(format!("{shown}: directory is not empty"))
+        }
+        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidFilename => {
+            Error::InvalidArgument(format!("{shown}: not a valid path here"))
+        }
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+            Error::Unavailable(format!("{shown}: no space left"))
+        }
+        _ => match err.raw_os_error() {
+            // ELOOP: too many symlinks, or O_NOFOLLOW met one.
+            Some(40) => {
+                Error::PermissionDenied(format!("{shown}: too many or disallowed symbolic links"))
+            }
+            // EXDEV: a move across filesystems.
+            Some(18) => Error::InvalidArgument(format!("{shown}: cannot move across filesystems")),
+            _ => Error::Internal(format!("{shown}: I/O error ({:?})", err.kind())),
+        },
+    }
+}
+
+impl Roots {
+    /// Resolves a path without following its final component: the parent is canonicalized,
+    /// the name kept. For actions on the entry itself (delete, move, lstat-like checks), so
+    /// deleting a symlink removes the link, never its target.
+    pub(crate) fn entry(&self, raw: &str) -> Result<Resolved> {
+        let (root, rest) = self.locate(raw)?;
+        let name = match rest.components().next_back() {
+            Some(Component::Normal(name)) => name,
+            _ => return self.existing(raw),
+        };
+        let parent = rest.parent().unwrap_or(Path::new(""));
+        let parent_canonical = if Self::plain(parent).is_some_and(|p| p.is_empty()) {
+            PathBuf::new()
+        } else {
+            self.roots[root]
+                .dir
+                .canonicalize(parent)
+                .map_err(|err| io_error(raw, err))?
+        };
+        Ok(self.resolved(root, &parent_canonical.join(name)))
+    }
+}
