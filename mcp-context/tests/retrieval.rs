@@ -154,6 +154,44 @@ async fn hash_embedder_retrieval_quality() {
     assert!(hybrid[0].mrr >= 0.65, "{hybrid:?}");
 }
 
+/// The same corpus over `HnswVectorIndex` with every search going through the graph (no exact
+/// scan for small indexes): the figures stay those of the exact index.
+#[tokio::test]
+async fn hnsw_index_keeps_retrieval_quality() {
+    use std::sync::Arc;
+
+    use mcp_backends::memory::{HnswConfig, HnswVectorIndex, MemoryGraphStore};
+    use mcp_context::{CachedEmbedder, HashEmbedder};
+
+    let exact = ContextService::in_memory();
+    load(&exact).await;
+    let graph_only = HnswConfig {
+        exact_below: 0,
+        ..HnswConfig::default()
+    };
+    let hnsw = ContextService::new(
+        Arc::new(CachedEmbedder::new(
+            Arc::new(HashEmbedder::default()),
+            10_000,
+        )),
+        Arc::new(HnswVectorIndex::with_config(384, graph_only).unwrap()),
+        Arc::new(MemoryGraphStore::new()),
+    )
+    .unwrap();
+    load(&hnsw).await;
+    for mode in [SearchMode::Semantic, SearchMode::Hybrid] {
+        let (a, b) = (
+            evaluate(&exact, mode, None).await,
+            evaluate(&hnsw, mode, None).await,
+        );
+        assert!(
+            (a.recall_at_5 - b.recall_at_5).abs() < 0.02,
+            "{a:?} vs {b:?}"
+        );
+        assert!((a.mrr - b.mrr).abs() < 0.02, "{a:?} vs {b:?}");
+    }
+}
+
 /// The same table with all-MiniLM-L6-v2 (feature `fastembed`; skips without `MINILM_DIR`
 /// unless `CI=true`).
 #[cfg(feature = "fastembed")]
@@ -184,7 +222,19 @@ async fn minilm_retrieval_quality() {
     .unwrap();
     load(&service).await;
     let table = report(&service, "all-MiniLM-L6-v2").await;
-    let [semantic, hybrid] = [table[1], table[2]];
+    let [keyword, semantic, hybrid] = [table[0], table[1], table[2]];
     assert!(semantic[2].recall_at_5 >= 0.9, "{semantic:?}");
     assert!(hybrid[0].recall_at_5 >= 0.85, "{hybrid:?}");
+    // Hybrid with MiniLM beats keyword-only and hybrid with the hashing embedder.
+    let hashing = ContextService::in_memory();
+    load(&hashing).await;
+    let hash_hybrid = evaluate(&hashing, SearchMode::Hybrid, None).await;
+    assert!(
+        hybrid[0].recall_at_5 > keyword[0].recall_at_5,
+        "{hybrid:?} {keyword:?}"
+    );
+    assert!(
+        hybrid[0].recall_at_5 > hash_hybrid.recall_at_5,
+        "{hybrid:?} {hash_hybrid:?}"
+    );
 }
