@@ -21,6 +21,7 @@ fn record(principal: &str, service: &str, action: &str, target: &str, at_ms: i64
 /// Runs every AuditLog check.
 pub async fn run_all(log: &dyn AuditLog) {
     append_and_query(log).await;
+    equal_times_and_literal_prefixes(log).await;
 }
 
 /// Filters, newest-first order and limits.
@@ -107,4 +108,99 @@ pub async fn append_and_query(log: &dyn AuditLog) {
     assert_eq!(recent.len(), 1);
     assert_eq!(recent[0], record(&bob, "memory", "store", "key", base + 2));
     log.ping().await.unwrap();
+}
+
+/// Records with the same timestamp come back newest appended first; a target prefix is
+/// literal text (`%`, `_` and `\\` are not wildcards); records without a principal or target
+/// never match those filters; optional fields round-trip.
+pub async fn equal_times_and_literal_prefixes(log: &dyn AuditLog) {
+    let p = unique_prefix();
+    let who = format!("{p}who");
+    let at = mcp_core::unix_millis_now();
+    let targets = [
+        format!("{p}/a_%\\x"),
+        format!("{p}/abc"),
+        format!("{p}/a_%\\y"),
+    ];
+    for (i, target) in targets.iter().enumerate() {
+        let mut entry = record(&who, "files", "write", target, at);
+        entry.request_id = format!("{p}req{i}");
+        log.append(entry).await.unwrap();
+    }
+    let anonymous = AuditRecord {
+        at_ms: at,
+        principal: None,
+        service: "files".to_owned(),
+        action: "write".to_owned(),
+        target: None,
+        outcome: "not_found".to_owned(),
+        bytes: None,
+        duration_us: 7,
+        request_id: format!("{p}anonymous"),
+    };
+    log.append(anonymous.clone()).await.unwrap();
+
+    let mine = log
+        .query(&AuditQuery {
+            principal: Some(who.clone()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<&str> = mine.iter().map(|r| r.request_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [format!("{p}req2"), format!("{p}req1"), format!("{p}req0")],
+        "equal timestamps: newest appended first"
+    );
+
+    let literal = log
+        .query(&AuditQuery {
+            target_prefix: Some(format!("{p}/a_%\\")),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<&str> = literal.iter().map(|r| r.request_id.as_str()).collect();
+    assert_eq!(ids, [format!("{p}req2"), format!("{p}req0")]);
+
+    let limited = log
+        .query(&AuditQuery {
+            principal: Some(who.clone()),
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 2);
+    assert_eq!(limited[0].request_id, format!("{p}req2"));
+
+    let none = log
+        .query(&AuditQuery {
+            principal: Some(who),
+            limit: 0,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "limit 0 returns nothing");
+
+    let recent = log
+        .query(&AuditQuery {
+            since_ms: Some(at),
+            service: Some("files".into()),
+            action: Some("write".into()),
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let found = recent
+        .iter()
+        .find(|r| r.request_id == format!("{p}anonymous"))
+        .expect("the record without principal or target");
+    assert_eq!(found, &anonymous);
+    assert!(!literal.iter().any(|r| r.target.is_none()));
 }
