@@ -4,13 +4,13 @@
 //! | trait | in-memory ([`memory`]) | real backends |
 //! |---|---|---|
 //! | [`KvStore`] | `MemoryKvStore` | `redis`, `postgres` |
-//! | [`LockManager`] | `MemoryLockManager` | `redis`, `postgres` |
-//! | [`VersionStore`] | `MemoryVersionStore` | `postgres` |
-//! | [`AuditLog`] | `MemoryAuditLog` (bounded ring) | `postgres` |
+//! | [`LockManager`] | `MemoryLockManager` | `redis` (`RedisLockManager`: Lua scripts, `SET NX PX` lease + `INCR` fencing counter), `postgres` (`PostgresLockManager`: one-statement upsert, server-clock expiry) |
+//! | [`VersionStore`] | `MemoryVersionStore` | `postgres` (`PostgresVersionStore`: BLAKE3-keyed blobs stored once, `(path, version)` primary key) |
+//! | [`AuditLog`] | `MemoryAuditLog` (bounded ring) | `postgres` (`PostgresAuditLog`: unbounded, an index per query filter) |
 //! | [`EventBus`] | `MemoryEventBus` | `redis` |
 //! | [`VectorIndex`] | `MemoryVectorIndex` (exact), `HnswVectorIndex` (approximate, HNSW) | `neo4j` (`Neo4jVectorIndex`: native vector index, exact scan for small or selective searches) |
 //! | [`GraphStore`] | `MemoryGraphStore` | `neo4j` (`Neo4jGraphStore`: full-text index, optional namespace) |
-//! | [`RateLimiter`] | [`GcraLimiter`] (from `mcp-core`) | `redis` |
+//! | [`RateLimiter`] | [`GcraLimiter`] (from `mcp-core`) | `redis` (`RedisRateLimiter`: the same GCRA in a Lua script on the server clock, one budget shared by every instance) |
 //!
 //! | feature | what it adds |
 //! |---|---|
