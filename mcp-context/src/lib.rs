@@ -7,6 +7,7 @@
 //! |---|---|
 //! | (none) | [`HashEmbedder`] (feature hashing, zero setup), [`CachedEmbedder`], in-memory backends |
 //! | `fastembed` | `FastEmbedder`: all-MiniLM-L6-v2 via ONNX Runtime loaded from a path (`scripts/fetch-model.sh`) |
+//! | `neo4j` | `ContextService::connect_neo4j`: Neo4j vector index, graph and full-text keyword search ([`KeywordSearch::GraphFullText`]) |
 //!
 //! Storage: documents are `Document` nodes of a [`mcp_backends::GraphStore`], their chunks are
 //! vectors of a [`mcp_backends::VectorIndex`] (chunk text in the vector metadata), entities
@@ -52,6 +53,7 @@ pub use embed::{CachedEmbedder, Embedder, HashEmbedder, DEFAULT_DIMENSIONS};
 pub use fastembed::{FastEmbedder, MAX_LENGTH};
 pub use kg::ENTITY_LABEL;
 pub use service::{
-    ContextConfig, ContextService, DEFAULT_NAMESPACE, DOCUMENT_LABEL, RELATED_TO, SIMILAR_TO,
+    ContextConfig, ContextService, KeywordSearch, DEFAULT_NAMESPACE, DOCUMENT_LABEL, RELATED_TO,
+    SIMILAR_TO,
 };
 pub use types::*;

@@ -6,6 +6,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use mcp_backends::memory::{MemoryGraphStore, MemoryVectorIndex};
+use mcp_backends::vector::filter_matches;
 use mcp_backends::{Edge, GraphStore, Metadata, Node, VectorIndex, VectorRecord};
 use mcp_core::{
     parse_params, to_result, ActionSpec, BackendHealth, Error, RequestContext, Result, Service,
@@ -14,7 +15,7 @@ use serde_json::Value;
 
 use crate::bm25::Bm25Index;
 use crate::chunk::ChunkConfig;
-use crate::embed::{normalize, CachedEmbedder, Embedder, HashEmbedder};
+use crate::embed::{normalize, words, CachedEmbedder, Embedder, HashEmbedder};
 use crate::types::*;
 
 /// Graph label of document nodes.
@@ -29,6 +30,27 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 const MAX_NEIGHBOURS: usize = 10_000;
 /// Reciprocal-rank-fusion constant.
 const RRF_K: f32 = 60.0;
+/// Most distinct query words a graph full-text keyword search looks up.
+const MAX_KEYWORD_TERMS: usize = 16;
+/// Hits asked of the graph per query word, per wanted document (room for the ones that
+/// metadata filters or other namespaces remove).
+const KEYWORD_OVERFETCH: usize = 4;
+
+/// Where keyword search looks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeywordSearch {
+    /// BM25 over chunks in an in-process index: fast, but per process and rebuilt from the
+    /// graph after a restart ([`ContextService::rebuild_keyword_index`]). The default.
+    #[default]
+    InProcess,
+    /// The graph's full-text index over `Document` nodes ([`GraphStore::search_text`], e.g.
+    /// Neo4j's Lucene index, BM25-ranked): persistent and shared by every instance over the
+    /// same graph. Each query word is looked up on its own and a document scores the sum of
+    /// its per-word scores (Lucene's scoring of an any-word query); the result's chunk is the
+    /// one of the document holding the most query words.
+    GraphFullText,
+}
 
 /// Tuning of a [`ContextService`].
 #[derive(Clone, Debug, PartialEq)]
@@ -55,12 +77,14 @@ impl Default for ContextConfig {
 /// chunk count); their chunks are vectors with id `{doc}#{index}` whose metadata holds the
 /// document's metadata plus `doc_id`, `namespace`, `chunk` and `text`. Keyword search uses
 /// an in-process BM25 index over the chunks (rebuilt from the graph with
-/// [`ContextService::rebuild_keyword_index`]).
+/// [`ContextService::rebuild_keyword_index`]), or the graph's full-text index
+/// ([`KeywordSearch::GraphFullText`], the mode for Neo4j).
 pub struct ContextService {
     embedder: Arc<dyn Embedder>,
     vectors: Arc<dyn VectorIndex>,
     pub(crate) graph: Arc<dyn GraphStore>,
     config: ContextConfig,
+    keyword_search: KeywordSearch,
     keywords: RwLock<Bm25Index>,
     writes: tokio::sync::Mutex<()>,
     actions: Vec<ActionSpec>,
@@ -114,10 +138,39 @@ impl ContextService {
             vectors,
             graph,
             config: ContextConfig::default(),
+            keyword_search: KeywordSearch::default(),
             keywords: RwLock::new(Bm25Index::default()),
             writes: tokio::sync::Mutex::new(()),
             actions: action_specs(),
         }
+    }
+
+    /// The service on Neo4j at `url`: the vector index `index_name` (created with the
+    /// embedder's dimension if needed), the graph confined to `graph_namespace` (empty for the
+    /// whole database), and keyword search on the graph's full-text index, so documents,
+    /// keyword search and the knowledge graph all persist in Neo4j.
+    #[cfg(feature = "neo4j")]
+    pub async fn connect_neo4j(
+        url: &str,
+        index_name: &str,
+        graph_namespace: &str,
+        embedder: Arc<dyn Embedder>,
+    ) -> Result<Self> {
+        use mcp_backends::neo4j::{Neo4jGraphStore, Neo4jVectorIndex};
+        let vectors = Neo4jVectorIndex::connect(url, index_name, embedder.dimensions()).await?;
+        let graph = Neo4jGraphStore::connect(url)
+            .await?
+            .with_namespace(graph_namespace)?;
+        Ok(
+            ContextService::new(embedder, Arc::new(vectors), Arc::new(graph))?
+                .with_keyword_search(KeywordSearch::GraphFullText),
+        )
+    }
+
+    /// Chooses where keyword search looks (see [`KeywordSearch`]).
+    pub fn with_keyword_search(mut self, keyword_search: KeywordSearch) -> Self {
+        self.keyword_search = keyword_search;
+        self
     }
 
     /// Replaces the configuration; an invalid chunking is [`Error::InvalidArgument`].
@@ -190,7 +243,7 @@ impl ContextService {
             ))
             .await?;
         self.vectors.upsert(records.clone()).await?;
-        {
+        if self.keyword_search == KeywordSearch::InProcess {
             let mut keywords = self
                 .keywords
                 .write()
@@ -324,10 +377,10 @@ impl ContextService {
         let fetch = (limit * 5).max(50);
         let ranked = match request.mode.unwrap_or_default() {
             SearchMode::Semantic => self.semantic(&request.query, fetch, &filter).await?,
-            SearchMode::Keyword => self.keyword(&request.query, fetch, &filter),
+            SearchMode::Keyword => self.keyword(&request.query, fetch, &filter).await?,
             SearchMode::Hybrid => {
                 let semantic = self.semantic(&request.query, fetch, &filter).await?;
-                let keyword = self.keyword(&request.query, fetch, &filter);
+                let keyword = self.keyword(&request.query, fetch, &filter).await?;
                 fuse(&[semantic, keyword])
             }
         };
@@ -419,8 +472,12 @@ impl ContextService {
     }
 
     /// Rebuilds the in-process keyword index from the `Document` nodes of the graph, e.g. after
-    /// a restart over persistent backends. Returns the number of documents indexed.
+    /// a restart over persistent backends. Returns the number of documents indexed (none with
+    /// [`KeywordSearch::GraphFullText`], whose index lives in the graph).
     pub async fn rebuild_keyword_index(&self) -> Result<usize> {
+        if self.keyword_search == KeywordSearch::GraphFullText {
+            return Ok(0);
+        }
         let mut index = Bm25Index::default();
         let mut cursor: Option<String> = None;
         let mut documents = 0;
@@ -472,11 +529,13 @@ impl ContextService {
     async fn remove_chunks(&self, id: &str, count: usize) -> Result<()> {
         let ids: Vec<String> = (0..count).map(|index| chunk_id(id, index)).collect();
         self.vectors.delete(&ids).await?;
-        let mut keywords = self
-            .keywords
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        ids.iter().for_each(|chunk| keywords.remove(chunk));
+        if self.keyword_search == KeywordSearch::InProcess {
+            let mut keywords = self
+                .keywords
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            ids.iter().for_each(|chunk| keywords.remove(chunk));
+        }
         Ok(())
     }
 
@@ -531,13 +590,99 @@ impl ContextService {
         ))
     }
 
-    fn keyword(&self, query: &str, fetch: usize, filter: &Metadata) -> Vec<DocHit> {
-        let keywords = self.keywords.read().unwrap_or_else(PoisonError::into_inner);
-        per_document(
-            keywords
-                .search(query, fetch, filter)
-                .into_iter()
-                .map(|(_, score, metadata)| (score, metadata)),
+    async fn keyword(&self, query: &str, fetch: usize, filter: &Metadata) -> Result<Vec<DocHit>> {
+        match self.keyword_search {
+            KeywordSearch::InProcess => {
+                let keywords = self.keywords.read().unwrap_or_else(PoisonError::into_inner);
+                Ok(per_document(
+                    keywords
+                        .search(query, fetch, filter)
+                        .into_iter()
+                        .map(|(_, score, metadata)| (score, metadata)),
+                ))
+            }
+            KeywordSearch::GraphFullText => self.graph_keyword(query, fetch, filter).await,
+        }
+    }
+
+    /// Keyword search on the graph's full-text index (see [`KeywordSearch::GraphFullText`]).
+    async fn graph_keyword(
+        &self,
+        query: &str,
+        fetch: usize,
+        filter: &Metadata,
+    ) -> Result<Vec<DocHit>> {
+        let mut terms: Vec<String> = Vec::new();
+        for word in words(query) {
+            if !terms.contains(&word) && terms.len() < MAX_KEYWORD_TERMS {
+                terms.push(word);
+            }
+        }
+        let mut scored: HashMap<String, (f32, Node)> = HashMap::new();
+        for term in &terms {
+            let hits = self
+                .graph
+                .search_text(
+                    term,
+                    Some(DOCUMENT_LABEL),
+                    fetch.saturating_mul(KEYWORD_OVERFETCH),
+                )
+                .await?;
+            for hit in hits {
+                scored
+                    .entry(hit.node.id.clone())
+                    .or_insert_with(|| (0.0, hit.node))
+                    .0 += hit.score;
+            }
+        }
+        let mut out: Vec<DocHit> = scored
+            .into_values()
+            .filter_map(|(score, node)| {
+                let text = str_property(&node, "text");
+                let (chunk, chunk_text) = self.best_chunk(&text, &terms);
+                let metadata = node
+                    .properties
+                    .get("metadata")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                let namespace = str_property(&node, "namespace");
+                let as_chunk = chunk_metadata(&metadata, &node.id, &namespace, chunk, &chunk_text);
+                filter_matches(filter, &as_chunk).then_some(DocHit {
+                    doc_id: node.id,
+                    chunk,
+                    text: chunk_text,
+                    score,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.doc_id.cmp(&b.doc_id))
+        });
+        out.truncate(fetch);
+        Ok(out)
+    }
+
+    /// The chunk of `text` holding the most occurrences of `terms` (the first on a tie).
+    fn best_chunk(&self, text: &str, terms: &[String]) -> (usize, String) {
+        let Ok(chunks) = self.config.chunking.split(text) else {
+            return (0, text.to_owned());
+        };
+        let mut best: Option<(usize, &crate::chunk::Chunk)> = None;
+        for chunk in &chunks {
+            let count = words(&chunk.text)
+                .iter()
+                .filter(|word| terms.contains(word))
+                .count();
+            if best.is_none_or(|(most, _)| count > most) {
+                best = Some((count, chunk));
+            }
+        }
+        best.map_or_else(
+            || (0, text.to_owned()),
+            |(_, chunk)| (chunk.index, chunk.text.clone()),
         )
     }
 }

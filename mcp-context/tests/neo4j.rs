@@ -1,0 +1,414 @@
+//! `ContextService` on a real Neo4j (`MCP_TEST_NEO4J_URL`): documents, chunk vectors, keyword
+//! search on the full-text index and the knowledge graph all live in Neo4j, survive a new
+//! service over the same database, and concurrent knowledge-graph writers lose nothing.
+//! Every test works in its own graph namespace and document namespace.
+
+#![cfg(feature = "neo4j")]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mcp_backends::testing::{server_url, unique_prefix};
+use mcp_context::{
+    AddRequest, ContextService, Entity, HashEmbedder, ObservationInput, Relation, SearchMode,
+    SearchRequest,
+};
+use mcp_core::{Error, Registry, RequestContext};
+use serde_json::json;
+
+/// The chunk index every run shares (runs are kept apart by document namespace).
+const INDEX: &str = "mcp_context_test_chunks";
+
+async fn service(url: &str, namespace: &str) -> ContextService {
+    ContextService::connect_neo4j(url, INDEX, namespace, Arc::new(HashEmbedder::default()))
+        .await
+        .unwrap()
+}
+
+fn search(query: &str, namespace: &str, mode: SearchMode) -> SearchRequest {
+    SearchRequest {
+        query: query.into(),
+        mode: Some(mode),
+        namespace: Some(namespace.into()),
+        ..Default::default()
+    }
+}
+
+async fn top_ids(context: &ContextService, request: SearchRequest) -> Vec<String> {
+    context
+        .search(request)
+        .await
+        .unwrap()
+        .results
+        .into_iter()
+        .map(|hit| hit.id)
+        .collect()
+}
+
+const DOCUMENTS: [(&str, &str, &str); 3] = [
+    (
+        "rust",
+        "lang",
+        "Rust guarantees memory safety without a garbage collector through ownership and borrowing.",
+    ),
+    (
+        "tea",
+        "food",
+        "Green tea is steeped briefly in water below boiling so the leaves do not turn bitter.",
+    ),
+    (
+        "neo4j",
+        "db",
+        "Neo4j stores nodes and relationships and answers Cypher queries over the property graph.",
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn documents_search_and_persistence() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    let namespace = unique_prefix();
+    let context = service(&url, &namespace).await;
+    for (id, kind, text) in DOCUMENTS {
+        let added = context
+            .add(AddRequest {
+                text: text.into(),
+                metadata: json!({"kind": kind}).as_object().cloned(),
+                id: Some(id.into()),
+                namespace: Some(namespace.clone()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(added.status, "indexed");
+    }
+    let got = context.get("tea").await.unwrap();
+    assert_eq!(got.text, DOCUMENTS[1].2);
+    assert_eq!(got.metadata["kind"], "food");
+    assert_eq!(got.namespace, namespace);
+
+    for mode in [
+        SearchMode::Keyword,
+        SearchMode::Semantic,
+        SearchMode::Hybrid,
+    ] {
+        let ids = top_ids(
+            &context,
+            search("garbage collector ownership", &namespace, mode),
+        )
+        .await;
+        assert_eq!(
+            ids.first().map(String::as_str),
+            Some("rust"),
+            "{mode:?}: {ids:?}"
+        );
+        let ids = top_ids(&context, search("Cypher property graph", &namespace, mode)).await;
+        assert_eq!(
+            ids.first().map(String::as_str),
+            Some("neo4j"),
+            "{mode:?}: {ids:?}"
+        );
+    }
+    // Keyword search runs on Neo4j's full-text index: any query word matches, ranked.
+    let ids = top_ids(
+        &context,
+        search(
+            "bitter leaves or borrowing",
+            &namespace,
+            SearchMode::Keyword,
+        ),
+    )
+    .await;
+    assert_eq!(
+        ids.iter().cloned().collect::<BTreeSet<_>>(),
+        BTreeSet::from(["rust".to_owned(), "tea".to_owned()])
+    );
+    assert_eq!(ids[0], "tea", "two matching words beat one");
+    let hit = &context
+        .search(search("boiling water", &namespace, SearchMode::Keyword))
+        .await
+        .unwrap()
+        .results[0];
+    assert_eq!((hit.id.as_str(), hit.chunk), ("tea", 0));
+    assert!(hit.text.contains("boiling"));
+    // Metadata filters and namespaces apply to keyword hits.
+    let mut only_db = search("nodes tea garbage", &namespace, SearchMode::Keyword);
+    only_db.filter = json!({"kind": "db"}).as_object().cloned();
+    assert_eq!(top_ids(&context, only_db).await, ["neo4j"]);
+    let elsewhere = search("tea", &unique_prefix(), SearchMode::Hybrid);
+    assert!(top_ids(&context, elsewhere).await.is_empty());
+
+    assert!(context.delete("neo4j").await.unwrap().deleted);
+    assert!(matches!(
+        context.get("neo4j").await,
+        Err(Error::NotFound(_))
+    ));
+    for mode in [
+        SearchMode::Keyword,
+        SearchMode::Semantic,
+        SearchMode::Hybrid,
+    ] {
+        let ids = top_ids(&context, search("Cypher property graph", &namespace, mode)).await;
+        assert!(!ids.contains(&"neo4j".to_owned()), "{mode:?}: {ids:?}");
+    }
+
+    // A new service over the same database sees the same documents and indexes, with no
+    // rebuild.
+    drop(context);
+    let reopened = service(&url, &namespace).await;
+    assert_eq!(reopened.get("rust").await.unwrap().text, DOCUMENTS[0].2);
+    assert_eq!(reopened.rebuild_keyword_index().await.unwrap(), 0);
+    for mode in [
+        SearchMode::Keyword,
+        SearchMode::Semantic,
+        SearchMode::Hybrid,
+    ] {
+        let ids = top_ids(&reopened, search("steeped green tea", &namespace, mode)).await;
+        assert_eq!(
+            ids.first().map(String::as_str),
+            Some("tea"),
+            "{mode:?}: {ids:?}"
+        );
+    }
+    for (id, _, _) in DOCUMENTS {
+        reopened.delete(id).await.unwrap();
+    }
+    assert!(
+        top_ids(&reopened, search("tea", &namespace, SearchMode::Hybrid))
+            .await
+            .is_empty()
+    );
+}
+
+fn entity(name: &str, observations: &[&str]) -> Entity {
+    Entity {
+        name: name.into(),
+        entity_type: "agent".into(),
+        observations: observations.iter().map(|o| o.to_string()).collect(),
+    }
+}
+
+fn relation(from: &str, to: &str, relation_type: &str) -> Relation {
+    Relation {
+        from: from.into(),
+        to: to.into(),
+        relation_type: relation_type.into(),
+    }
+}
+
+/// Every entity of the knowledge graph, page by page, checking the paging contract.
+async fn read_all(context: &ContextService, page_size: usize) -> (Vec<Entity>, Vec<Relation>) {
+    let (mut entities, mut relations) = (Vec::new(), Vec::new());
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = context
+            .read_graph(cursor.as_deref(), Some(page_size))
+            .await
+            .unwrap();
+        assert!(page.entities.len() <= page_size);
+        entities.extend(page.entities);
+        relations.extend(page.relations);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert!(
+        entities.windows(2).all(|w| w[0].name < w[1].name),
+        "pages are ordered by name, every entity once"
+    );
+    (entities, relations)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_knowledge_graph_writers_lose_nothing() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    const WRITERS: usize = 16;
+    let namespace = unique_prefix();
+    let context = Arc::new(service(&url, &namespace).await);
+    context
+        .create_entities(vec![entity("hub", &["the shared entity"])])
+        .await
+        .unwrap();
+
+    let writers = (0..WRITERS).map(|w| {
+        let context = Arc::clone(&context);
+        tokio::spawn(async move {
+            let (a, b) = (format!("w{w:02}-a"), format!("w{w:02}-b"));
+            // Every writer also tries to create the hub: only the first one ever did.
+            let created = context
+                .create_entities(vec![
+                    entity(&a, &["first"]),
+                    entity(&b, &[]),
+                    entity("hub", &["overwritten?"]),
+                ])
+                .await
+                .unwrap();
+            assert_eq!(created.created.len(), 2);
+            for i in 0..3 {
+                context
+                    .add_observations(vec![
+                        ObservationInput {
+                            entity_name: "hub".into(),
+                            contents: vec![format!("seen by {w}-{i}")],
+                        },
+                        ObservationInput {
+                            entity_name: a.clone(),
+                            contents: vec![format!("note {i}"), "first".into()],
+                        },
+                    ])
+                    .await
+                    .unwrap();
+            }
+            context
+                .create_relations(vec![
+                    relation(&a, "hub", "reports_to"),
+                    relation(&a, &b, "knows"),
+                    relation(&a, &b, "knows"),
+                ])
+                .await
+                .unwrap();
+        })
+    });
+    for writer in writers.collect::<Vec<_>>() {
+        writer.await.unwrap();
+    }
+
+    // Read back through a new service over the same database: everything persisted.
+    drop(context);
+    let context = service(&url, &namespace).await;
+    let (entities, relations) = read_all(&context, 7).await;
+    assert_eq!(entities.len(), 1 + 2 * WRITERS, "every entity survives");
+    let hub = entities.iter().find(|e| e.name == "hub").unwrap();
+    assert_eq!(
+        hub.observations.len(),
+        1 + 3 * WRITERS,
+        "no lost observation"
+    );
+    assert_eq!(hub.observations[0], "the shared entity");
+    for w in 0..WRITERS {
+        let a = entities
+            .iter()
+            .find(|e| e.name == format!("w{w:02}-a"))
+            .unwrap();
+        assert_eq!(a.observations, ["first", "note 0", "note 1", "note 2"]);
+        assert!(entities.iter().any(|e| e.name == format!("w{w:02}-b")));
+    }
+    // A page carries the relations among its own entities; the whole graph carries all.
+    assert!(relations.len() <= 2 * WRITERS);
+    let whole = context.read_graph(None, Some(1000)).await.unwrap();
+    let mut expected: Vec<Relation> = (0..WRITERS)
+        .flat_map(|w| {
+            let (a, b) = (format!("w{w:02}-a"), format!("w{w:02}-b"));
+            [relation(&a, "hub", "reports_to"), relation(&a, &b, "knows")]
+        })
+        .collect();
+    let mut got = whole.relations.clone();
+    let key = |r: &Relation| (r.from.clone(), r.to.clone(), r.relation_type.clone());
+    expected.sort_by_key(key);
+    got.sort_by_key(key);
+    assert_eq!(got, expected, "no lost or duplicated relation");
+    assert!(whole.next_cursor.is_none());
+
+    let found = context.search_nodes("seen by 7-2").await.unwrap();
+    assert_eq!(found.entities.len(), 1);
+    assert_eq!(found.entities[0].name, "hub");
+
+    let names: Vec<String> = entities.into_iter().map(|e| e.name).collect();
+    assert_eq!(
+        context.delete_entities(names).await.unwrap().deleted.len(),
+        1 + 2 * WRITERS
+    );
+    assert!(read_all(&context, 7).await.0.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn knowledge_graph_through_the_registry() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    let namespace = unique_prefix();
+    let registry = Registry::builder()
+        .service(Arc::new(service(&url, &namespace).await))
+        .build()
+        .unwrap();
+    let ctx = RequestContext::local();
+    let created = registry
+        .call(
+            "context",
+            "create_entities",
+            json!({"entities": [
+                {"name": "Alice", "entityType": "person", "observations": ["likes tea"]},
+                {"name": "Acme", "entity_type": "company", "observations": []}
+            ]}),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert_eq!(created["created"].as_array().unwrap().len(), 2);
+    registry
+        .call(
+            "context",
+            "create_relations",
+            json!({"relations": [{"from": "Alice", "to": "Acme", "relationType": "works_at"}]}),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let err = registry
+        .call(
+            "context",
+            "create_relations",
+            json!({"relations": [{"from": "Alice", "to": "Nobody", "relation_type": "knows"}]}),
+            &ctx,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    let opened = registry
+        .call(
+            "context",
+            "open_nodes",
+            json!({"names": ["Alice", "Acme"]}),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        opened["relations"],
+        json!([{"from": "Alice", "to": "Acme", "relation_type": "works_at"}])
+    );
+    let health = registry.health().await;
+    assert!(health.ok, "{health:?}");
+    assert!(health.services["context"]
+        .iter()
+        .all(|backend| backend.backend == "neo4j"));
+    registry
+        .call(
+            "context",
+            "delete_entities",
+            json!({"entity_names": ["Alice", "Acme"]}),
+            &ctx,
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_neo4j_is_unavailable_quickly() {
+    let started = Instant::now();
+    let err = ContextService::connect_neo4j(
+        "bolt://127.0.0.1:1",
+        INDEX,
+        "",
+        Arc::new(HashEmbedder::default()),
+    )
+    .await
+    .map(|_| ())
+    .expect_err("nothing listens on port 1");
+    assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
