@@ -1,0 +1,130 @@
+//! Builds the registry from a [`ServerConfig`]: connects each configured backend, constructs the
+//! services on them and puts the middleware chain (authorization, rate limit, metrics, audit) in
+//! front, so every transport dispatches through the same checks.
+
+use std::sync::Arc;
+
+use mcp_backends::memory::{MemoryAuditLog, MemoryEventBus, MemoryKvStore};
+use mcp_backends::{AuditLog, AuditLogSink, EventBus, GcraLimiter, KvStore, Quota, RateLimiter};
+use mcp_context::ContextService;
+use mcp_core::middleware::{Audit, Authorize, Metrics, RateLimit};
+use mcp_core::Registry;
+use mcp_memory::MemoryService;
+
+use crate::config::{scheme, ServerConfig};
+use crate::Error;
+
+/// The assembled services and the shared pieces transports need besides the registry.
+#[derive(Clone)]
+pub struct App {
+    /// Every service behind the middleware chain.
+    pub registry: Registry,
+    /// The event bus services publish on; WebSocket subscribers listen to it.
+    pub events: Arc<dyn EventBus>,
+    /// The configuration the app was built from.
+    pub config: Arc<ServerConfig>,
+}
+
+impl App {
+    /// Validates `config`, connects every backend it names and builds the registry.
+    pub async fn build(config: ServerConfig) -> Result<App, Error> {
+        config.validate()?;
+        let backends = &config.backends;
+        let kv = connect_kv(&backends.kv).await?;
+        let events = connect_events(&backends.events).await?;
+        let audit = connect_audit(&backends.audit).await?;
+        let quota = Quota::per_second(config.limits.rate_per_second, config.limits.rate_burst);
+        let limiter = connect_rate_limiter(&backends.rate_limit, quota).await?;
+        let memory = MemoryService::builder(kv)
+            .events(events.clone())
+            .build()
+            .await?;
+        let context = connect_context(&backends.vectors).await?;
+        let registry = Registry::builder()
+            .layer(Authorize)
+            .layer(RateLimit::new(limiter))
+            .layer(Metrics)
+            .layer(Audit::new(Arc::new(AuditLogSink(audit))))
+            .service(Arc::new(memory))
+            .service(Arc::new(context))
+            .build()?;
+        Ok(App {
+            registry,
+            events,
+            config: Arc::new(config),
+        })
+    }
+}
+
+async fn connect_kv(url: &str) -> Result<Arc<dyn KvStore>, Error> {
+    match scheme(url) {
+        "memory" => Ok(Arc::new(MemoryKvStore::new())),
+        #[cfg(feature = "redis")]
+        "redis" => Ok(Arc::new(
+            mcp_backends::redis::RedisKvStore::connect(url).await?,
+        )),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Ok(Arc::new(
+            mcp_backends::postgres::PostgresKvStore::connect(url).await?,
+        )),
+        _ => Err(not_built("kv", url)),
+    }
+}
+
+async fn connect_events(url: &str) -> Result<Arc<dyn EventBus>, Error> {
+    match scheme(url) {
+        "memory" => Ok(Arc::new(MemoryEventBus::new())),
+        #[cfg(feature = "redis")]
+        "redis" => Ok(Arc::new(
+            mcp_backends::redis::RedisEventBus::connect(url).await?,
+        )),
+        _ => Err(not_built("events", url)),
+    }
+}
+
+async fn connect_audit(url: &str) -> Result<Arc<dyn AuditLog>, Error> {
+    match scheme(url) {
+        "memory" => Ok(Arc::new(MemoryAuditLog::new())),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Ok(Arc::new(
+            mcp_backends::postgres::PostgresAuditLog::connect(url).await?,
+        )),
+        _ => Err(not_built("audit", url)),
+    }
+}
+
+async fn connect_rate_limiter(url: &str, quota: Quota) -> Result<Arc<dyn RateLimiter>, Error> {
+    match scheme(url) {
+        "memory" => Ok(Arc::new(GcraLimiter::new(quota))),
+        #[cfg(feature = "redis")]
+        "redis" => Ok(Arc::new(
+            mcp_backends::redis::RedisRateLimiter::connect(url, quota).await?,
+        )),
+        _ => Err(not_built("rate_limit", url)),
+    }
+}
+
+async fn connect_context(url: &str) -> Result<ContextService, Error> {
+    match scheme(url) {
+        "memory" => Ok(ContextService::in_memory()),
+        #[cfg(feature = "neo4j")]
+        "bolt" | "neo4j" => {
+            use mcp_context::{CachedEmbedder, HashEmbedder};
+            let embedder = Arc::new(CachedEmbedder::new(
+                Arc::new(HashEmbedder::default()),
+                10_000,
+            ));
+            Ok(
+                ContextService::connect_neo4j(url, "mcp_server_chunks", "mcp-server", embedder)
+                    .await?,
+            )
+        }
+        _ => Err(not_built("vectors", url)),
+    }
+}
+
+fn not_built(role: &str, url: &str) -> Error {
+    Error::Config(format!(
+        "backends.{role} = `{url}`: this build of mcp-server has no backend for that scheme"
+    ))
+}

@@ -1,0 +1,362 @@
+//! MCP over the official Rust SDK (`rmcp`): every registry action is the tool
+//! `{service}_{action}` with its input and output schemas and annotations; memory keys
+//! (`memory://{namespace}/{key}`) and the knowledge graph (`context://graph`) are resources,
+//! and a subscribed memory key gets `notifications/resources/updated` when it changes.
+//!
+//! The same handler serves stdio (trusted local caller) and Streamable HTTP, where the HTTP
+//! layer's authenticated [`RequestContext`] travels in the request parts, so scopes apply to MCP
+//! exactly as to REST.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use mcp_backends::{Delivery, EventBus};
+use mcp_core::{ActionSpec, Error, Registry, RequestContext};
+use mcp_memory::INVALIDATION_TOPIC;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
+    Implementation, InitializeResult, JsonObject, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    Resource, ResourceContents, ResourceUpdatedNotificationParam, ServerCapabilities,
+    SubscribeRequestParams, Tool, ToolAnnotations, UnsubscribeRequestParams,
+};
+use rmcp::service::RequestContext as McpContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+
+use crate::config::Limits;
+
+/// The MCP server handler; one per session (stdio has one, HTTP one per session).
+pub struct McpHandler {
+    registry: Registry,
+    events: Arc<dyn EventBus>,
+    tools: Arc<Vec<Tool>>,
+    limits: Limits,
+    /// Used when the transport supplies no authenticated context (stdio).
+    local_context: RequestContext,
+    subscriptions: Mutex<HashMap<String, JoinHandle<()>>>,
+}
+
+impl McpHandler {
+    /// A handler over `registry` whose tools are listed once from the registry's actions.
+    pub fn new(registry: Registry, events: Arc<dyn EventBus>, limits: Limits) -> Self {
+        McpHandler {
+            tools: Arc::new(tools_of(&registry)),
+            registry,
+            events,
+            limits,
+            local_context: RequestContext::local().with_principal("stdio"),
+            subscriptions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Another handler sharing this one's registry and tool list (for a new HTTP session).
+    pub fn for_session(&self) -> Self {
+        McpHandler {
+            registry: self.registry.clone(),
+            events: self.events.clone(),
+            tools: self.tools.clone(),
+            limits: self.limits.clone(),
+            local_context: self.local_context.clone(),
+            subscriptions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The caller's context: the one the HTTP layer authenticated, else the local one (stdio),
+    /// with the configured deadline.
+    fn caller(&self, mcp: &McpContext<RoleServer>) -> RequestContext {
+        let base = match mcp.extensions.get::<axum::http::request::Parts>() {
+            Some(parts) => parts
+                .extensions
+                .get::<RequestContext>()
+                .cloned()
+                .unwrap_or_else(RequestContext::anonymous),
+            None => self.local_context.clone(),
+        };
+        base.with_timeout(self.limits.request_timeout())
+    }
+}
+
+impl Drop for McpHandler {
+    fn drop(&mut self) {
+        if let Ok(subscriptions) = self.subscriptions.get_mut() {
+            for (_, task) in subscriptions.drain() {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// The MCP tool for every action of the registry.
+pub fn tools_of(registry: &Registry) -> Vec<Tool> {
+    registry
+        .actions()
+        .into_iter()
+        .map(|(service, spec)| tool_of(service, spec))
+        .collect()
+}
+
+fn tool_of(service: &str, spec: &ActionSpec) -> Tool {
+    let mut tool = Tool::new(
+        format!("{service}_{}", spec.name),
+        spec.description.clone(),
+        Arc::new(object_schema(&spec.params_schema).unwrap_or_else(empty_object_schema)),
+    )
+    .with_annotations(
+        ToolAnnotations::new()
+            .read_only(spec.annotations.read_only)
+            .destructive(spec.annotations.destructive)
+            .idempotent(spec.annotations.idempotent)
+            .open_world(false),
+    );
+    if let Some(output) = object_schema(&spec.result_schema) {
+        tool = tool.with_raw_output_schema(Arc::new(output));
+    }
+    tool
+}
+
+/// The schema as a JSON object when it describes an object (MCP requires `type: object`).
+fn object_schema(schema: &Value) -> Option<JsonObject> {
+    match schema {
+        Value::Object(map) if map.get("type") == Some(&json!("object")) => Some(map.clone()),
+        _ => None,
+    }
+}
+
+fn empty_object_schema() -> JsonObject {
+    let mut map = JsonObject::new();
+    map.insert("type".into(), json!("object"));
+    map
+}
+
+/// The JSON-RPC error for a registry error that is a protocol problem.
+fn protocol_error(err: &Error) -> ErrorData {
+    let code = i32::try_from(err.jsonrpc_code()).unwrap_or(-32000);
+    ErrorData::new(ErrorCode(code), err.to_string(), Some(err.to_body()))
+}
+
+/// Splits `memory://{namespace}/{key}`.
+fn memory_uri(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("memory://")?;
+    let (namespace, key) = rest.split_once('/')?;
+    (!namespace.is_empty() && !key.is_empty()).then_some((namespace, key))
+}
+
+const GRAPH_URI: &str = "context://graph";
+
+#[allow(deprecated)] // resources/subscribe is what 2025-11-25 clients use.
+impl ServerHandler for McpHandler {
+    fn get_info(&self) -> InitializeResult {
+        InitializeResult::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .build(),
+        )
+        .with_server_info(Implementation::new("mcp-server", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Tools are {service}_{action} for the files, memory and context services; \
+             memory keys are resources memory://{namespace}/{key}, the knowledge graph is \
+             context://graph.",
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: McpContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.iter().find(|tool| tool.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: McpContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Some((service, action)) = request.name.split_once('_') else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool `{}`", request.name),
+                None,
+            ));
+        };
+        if !self.tools.iter().any(|tool| tool.name == request.name) {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool `{}`", request.name),
+                None,
+            ));
+        }
+        let ctx = self.caller(&context);
+        let arguments = request.arguments.map_or(Value::Null, Value::Object);
+        match self.registry.call(service, action, arguments, &ctx).await {
+            Ok(value) => Ok(if value.is_object() {
+                CallToolResult::structured(value)
+            } else {
+                CallToolResult::success(vec![ContentBlock::text(value.to_string())])
+            }
+            .into()),
+            Err(err) if err.is_protocol_error() => Err(protocol_error(&err)),
+            Err(err) => Ok(CallToolResult::error(vec![ContentBlock::text(err.to_string())]).into()),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: McpContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let ctx = self.caller(&context);
+        let cursor = request.and_then(|params| params.cursor);
+        let mut resources = Vec::new();
+        if cursor.is_none() {
+            resources.push(
+                Resource::new(GRAPH_URI, "knowledge graph")
+                    .with_description("Every entity and relation of the context knowledge graph")
+                    .with_mime_type("application/json"),
+            );
+        }
+        let page = self
+            .registry
+            .call(
+                "memory",
+                "search",
+                json!({"pattern": "*", "cursor": cursor}),
+                &ctx,
+            )
+            .await
+            .map_err(|err| protocol_error(&err))?;
+        let namespace = ctx.namespace().unwrap_or("default");
+        for key in page["keys"].as_array().into_iter().flatten() {
+            if let Some(key) = key.as_str() {
+                resources.push(
+                    Resource::new(format!("memory://{namespace}/{key}"), key.to_owned())
+                        .with_mime_type("application/json"),
+                );
+            }
+        }
+        let mut result = ListResourcesResult::with_all_items(resources);
+        result.next_cursor = page["next_cursor"].as_str().map(str::to_owned);
+        Ok(result)
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: McpContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let ctx = self.caller(&context);
+        let uri = request.uri;
+        let value = if uri == GRAPH_URI {
+            self.registry
+                .call("context", "read_graph", json!({}), &ctx)
+                .await
+        } else if let Some((namespace, key)) = memory_uri(&uri) {
+            self.registry
+                .call(
+                    "memory",
+                    "retrieve",
+                    json!({"namespace": namespace, "key": key}),
+                    &ctx,
+                )
+                .await
+                .map(|retrieved| retrieved["value"].clone())
+        } else {
+            return Err(ErrorData::resource_not_found(
+                format!("no resource `{uri}`"),
+                None,
+            ));
+        };
+        match value {
+            Ok(value) => Ok(ReadResourceResult::new(vec![ResourceContents::text(
+                value.to_string(),
+                uri,
+            )
+            .with_mime_type("application/json")])
+            .into()),
+            Err(Error::NotFound(message)) => Err(ErrorData::resource_not_found(message, None)),
+            Err(err) => Err(protocol_error(&err)),
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: McpContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let uri = request.uri;
+        let Some((namespace, key)) = memory_uri(&uri) else {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "only memory://{{namespace}}/{{key}} resources can be subscribed, not `{uri}`"
+                ),
+                None,
+            ));
+        };
+        let ctx = self.caller(&context);
+        if !ctx.scopes().allows("memory", "retrieve") {
+            return Err(protocol_error(&Error::PermissionDenied(
+                "subscribing to memory keys needs memory:retrieve".into(),
+            )));
+        }
+        let stored_key = format!("mem:{namespace}:{key}");
+        let mut subscription = self
+            .events
+            .subscribe(INVALIDATION_TOPIC)
+            .await
+            .map_err(|err| protocol_error(&err.into()))?;
+        let peer = context.peer.clone();
+        let watched = uri.clone();
+        let task = tokio::spawn(async move {
+            while let Some(delivery) = subscription.recv().await {
+                let changed = match delivery {
+                    Delivery::Event(event) => serde_json::from_slice::<Value>(&event.payload)
+                        .map(|payload| payload["key"] == stored_key.as_str())
+                        .unwrap_or(false),
+                    // Missed events may have concerned this key.
+                    Delivery::Lagged { .. } => true,
+                };
+                if changed
+                    && peer
+                        .notify_resource_updated(ResourceUpdatedNotificationParam::new(
+                            watched.clone(),
+                        ))
+                        .await
+                        .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let previous = self
+            .subscriptions
+            .lock()
+            .map_err(|_| ErrorData::internal_error("subscription table poisoned", None))?
+            .insert(uri, task);
+        if let Some(previous) = previous {
+            previous.abort();
+        }
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: McpContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let task = self
+            .subscriptions
+            .lock()
+            .map_err(|_| ErrorData::internal_error("subscription table poisoned", None))?
+            .remove(&request.uri);
+        if let Some(task) = task {
+            task.abort();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,82 @@
+//! Running the server: HTTP on a bound listener until a shutdown signal, or MCP over
+//! stdin/stdout until the client closes it or a signal arrives.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use rmcp::ServiceExt;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::http::router;
+use crate::mcp::McpHandler;
+use crate::{App, Error};
+
+/// Serves the HTTP router on `listener` until `shutdown` completes, then drains open requests
+/// and closes open MCP streams.
+pub async fn serve_http(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let streams = CancellationToken::new();
+    let routes = router(app, streams.clone());
+    axum::serve(
+        listener,
+        routes.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        streams.cancel();
+    })
+    .await?;
+    Ok(())
+}
+
+/// Serves MCP over stdin/stdout until the client closes stdin or `shutdown` completes.
+pub async fn serve_stdio(
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let handler = McpHandler::new(app.registry, app.events, app.config.limits.clone());
+    let running = handler
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|err| Error::Transport(format!("MCP initialization over stdio failed: {err}")))?;
+    let token = running.cancellation_token();
+    tokio::spawn(async move {
+        shutdown.await;
+        token.cancel();
+    });
+    running
+        .waiting()
+        .await
+        .map_err(|err| Error::Transport(format!("the stdio session ended abnormally: {err}")))?;
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(err) => {
+                    tracing::warn!(%err, "cannot listen for SIGTERM; only SIGINT stops the server");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,188 @@
+//! WebSocket `/ws/mcp`: requests `{"id", "service", "action", "payload"}` run concurrently and
+//! are answered by id (`{"id", "result"}` or `{"id", "error": {"code", "message"}}`), so many
+//! can be in flight on one socket. `{"id", "subscribe": "memory"}` subscribes the socket to a
+//! service's change events, pushed as `{"event": "memory.changed", "data": {...}}`.
+
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use axum::Extension;
+use futures_util::{SinkExt, StreamExt};
+use mcp_backends::Delivery;
+use mcp_core::{Error, RequestContext};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::http::AppState;
+
+/// Requests one socket may have running at once; further ones wait for a slot.
+pub const MAX_IN_FLIGHT: usize = 256;
+
+/// One incoming message.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Incoming {
+    id: Value,
+    #[serde(default)]
+    service: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    payload: Value,
+    #[serde(default)]
+    subscribe: Option<String>,
+}
+
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let max = state.app.config.limits.max_body_bytes;
+    upgrade
+        .max_message_size(max)
+        .on_upgrade(move |socket| serve(socket, state, ctx))
+}
+
+async fn serve(socket: WebSocket, state: AppState, ctx: RequestContext) {
+    let (mut sink, mut stream) = socket.split();
+    let (outgoing, mut to_send) = mpsc::channel::<Value>(1024);
+    let writer = tokio::spawn(async move {
+        while let Some(message) = to_send.recv().await {
+            if sink
+                .send(Message::Text(message.to_string().into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut tasks = JoinSet::new();
+    while let Some(Ok(message)) = stream.next().await {
+        let text = match message {
+            Message::Text(text) => text.to_string(),
+            Message::Binary(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        let incoming = match serde_json::from_str::<Incoming>(&text) {
+            Ok(incoming) => incoming,
+            Err(err) => {
+                let error = Error::InvalidArgument(format!("malformed message: {err}"));
+                let _ = outgoing
+                    .send(json!({"id": null, "error": error.to_body()}))
+                    .await;
+                continue;
+            }
+        };
+        if let Some(service) = incoming.subscribe {
+            tasks.spawn(forward_events(
+                state.clone(),
+                ctx.clone(),
+                incoming.id,
+                service,
+                outgoing.clone(),
+            ));
+            continue;
+        }
+        let (Some(service), Some(action)) = (incoming.service, incoming.action) else {
+            let error = Error::InvalidArgument(
+                "a message needs `service` and `action` (or `subscribe`)".into(),
+            );
+            let _ = outgoing
+                .send(json!({"id": incoming.id, "error": error.to_body()}))
+                .await;
+            continue;
+        };
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let registry = state.app.registry.clone();
+        let ctx = ctx
+            .clone()
+            .with_timeout(state.app.config.limits.request_timeout());
+        let outgoing = outgoing.clone();
+        tasks.spawn(async move {
+            let answer = match registry
+                .call(&service, &action, incoming.payload, &ctx)
+                .await
+            {
+                Ok(result) => json!({"id": incoming.id, "result": result}),
+                Err(err) => json!({"id": incoming.id, "error": err.to_body()}),
+            };
+            drop(permit);
+            let _ = outgoing.send(answer).await;
+        });
+    }
+    tasks.abort_all();
+    drop(outgoing);
+    let _ = writer.await;
+}
+
+/// The event topic of a service's change events.
+fn topic_of(service: &str) -> Option<&'static str> {
+    match service {
+        "memory" => Some(mcp_memory::INVALIDATION_TOPIC),
+        _ => None,
+    }
+}
+
+async fn forward_events(
+    state: AppState,
+    ctx: RequestContext,
+    id: Value,
+    service: String,
+    outgoing: mpsc::Sender<Value>,
+) {
+    let subscribed = match topic_of(&service) {
+        None => Err(Error::NotFound(format!(
+            "no change events for service `{service}`"
+        ))),
+        Some(_) if !read_allowed(&ctx, &service) => Err(Error::PermissionDenied(format!(
+            "subscribing to {service} needs a read scope"
+        ))),
+        Some(topic) => state.app.events.subscribe(topic).await.map_err(Error::from),
+    };
+    let mut subscription = match subscribed {
+        Ok(subscription) => subscription,
+        Err(err) => {
+            let _ = outgoing
+                .send(json!({"id": id, "error": err.to_body()}))
+                .await;
+            return;
+        }
+    };
+    if outgoing
+        .send(json!({"id": id, "result": {"subscribed": service}}))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let event = format!("{service}.changed");
+    while let Some(delivery) = subscription.recv().await {
+        let message = match delivery {
+            Delivery::Event(event_data) => json!({
+                "event": event,
+                "data": serde_json::from_slice::<Value>(&event_data.payload).unwrap_or(Value::Null),
+            }),
+            Delivery::Lagged { missed } => json!({"event": event, "lagged": missed}),
+        };
+        if outgoing.send(message).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn read_allowed(ctx: &RequestContext, service: &str) -> bool {
+    match service {
+        "memory" => ctx.scopes().allows("memory", "retrieve"),
+        _ => false,
+    }
+}
