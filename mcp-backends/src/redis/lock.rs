@@ -1,6 +1,10 @@
 //! Redis `LockManager`: one lease key per resource (`SET NX PX`, value `token:owner`) and one
 //! fencing counter per resource (`INCR`, never expires). Acquire, refresh and release are Lua
 //! scripts, so checking the holder and changing the lease happen atomically on the server.
+//!
+//! A counter starts at the server's time in microseconds rather than at 0: a Redis run without
+//! persistence forgets its counters when it restarts, and a counter re-seeded from the clock
+//! still exceeds every token granted before (that would take a million grants a second).
 
 use std::time::Duration;
 
@@ -14,15 +18,21 @@ use crate::{Error, Result};
 
 /// KEYS: lease, fence. ARGV: owner, ttl ms.
 /// Returns `{1, token, owner, ttl}` when granted, `{0, token, owner, pttl}` of the holder when not.
+/// A missing fence is seeded with the server time in microseconds, so tokens keep increasing
+/// even after a Redis without persistence lost its counters in a restart.
 const ACQUIRE: &str = r"
 local held = redis.call('GET', KEYS[1])
 if held then
   local token, owner = string.match(held, '^(%d+):(.*)$')
   return {0, token, owner, redis.call('PTTL', KEYS[1])}
 end
-local token = redis.call('INCR', KEYS[2])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local time = redis.call('TIME')
+  redis.call('SET', KEYS[2], time[1] .. string.format('%06d', tonumber(time[2])))
+end
+local token = string.format('%.0f', redis.call('INCR', KEYS[2]))
 redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'NX', 'PX', ARGV[2])
-return {1, tostring(token), ARGV[1], tonumber(ARGV[2])}
+return {1, token, ARGV[1], tonumber(ARGV[2])}
 ";
 
 /// KEYS: lease. ARGV: token, ttl ms. Returns `{owner, ttl}`, or nil when `token` is not the
