@@ -11,6 +11,8 @@ use mcp_backends::testing::{self, server_url, unique_prefix};
 use mcp_backends::vector::{cosine, Metadata, VectorIndex, VectorRecord};
 use mcp_backends::Error;
 use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
 
 /// The index every conformance run shares; the suite keeps runs apart by unique ids and a
 /// `suite` metadata filter, and deletes what it wrote.
@@ -215,4 +217,102 @@ async fn unreachable_server_is_unavailable_quickly() {
         .expect_err("nothing listens on port 1");
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// A TCP relay to the real Neo4j that the test can cut and restore, to simulate an outage
+/// without stopping the shared server.
+struct Relay {
+    port: u16,
+    target: String,
+    task: JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(port: u16, target: String) -> Relay {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let upstream = target.clone();
+        let task = tokio::spawn(async move {
+            // Dropping the set (when the task is aborted) closes every relayed connection.
+            let mut connections = JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Relay { port, target, task }
+    }
+
+    fn url(&self) -> String {
+        format!("bolt://127.0.0.1:{}", self.port)
+    }
+
+    /// Closes the listener and every relayed connection.
+    async fn cut(self) -> (u16, String) {
+        self.task.abort();
+        let _ = self.task.await;
+        (self.port, self.target)
+    }
+}
+
+/// A server that goes away mid-life fails calls with `Unavailable` quickly (not after the
+/// driver's minute of retries), and the same store works again once it is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn outage_is_unavailable_quickly_and_recovers() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    let target = url.trim_start_matches("bolt://").to_owned();
+    let relay = Relay::start(0, target).await;
+    let graph = Neo4jGraphStore::connect(&relay.url())
+        .await
+        .unwrap()
+        .with_namespace(&unique_prefix())
+        .unwrap();
+    let vectors = Neo4jVectorIndex::connect(&relay.url(), CONFORMANCE_INDEX, 8)
+        .await
+        .unwrap();
+    let node = Node {
+        id: "survivor".into(),
+        label: "Thing".into(),
+        properties: Metadata::new(),
+    };
+    assert!(graph.create_node(node.clone()).await.unwrap());
+
+    let (port, target) = relay.cut().await;
+    for _ in 0..2 {
+        let started = Instant::now();
+        let err = graph.get_nodes(&["survivor".into()]).await.unwrap_err();
+        assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+        let err = vectors.len().await.unwrap_err();
+        assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+        let err = graph
+            .append_unique("survivor", "notes", &["lost?".into()])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    let relay = Relay::start(port, target).await;
+    let mut back = None;
+    for _ in 0..20 {
+        if let Ok(nodes) = graph.get_nodes(&["survivor".into()]).await {
+            back = Some(nodes);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(back.expect("the store recovers"), [node]);
+    vectors.ping().await.unwrap();
+    assert!(graph.delete_node("survivor").await.unwrap());
+    relay.cut().await;
 }

@@ -25,6 +25,9 @@ const BACKEND: &str = "neo4j";
 /// How long connecting or one call may take before it fails with `Unavailable`/`Timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How often a running call checks that the server can still be reached.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+
 /// How long connecting waits for a newly created index to come online.
 const INDEX_ONLINE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -130,17 +133,25 @@ impl Client {
         }
     }
 
-    /// Runs `work` under the call timeout. The driver retries failed connections until the
-    /// timeout, so a call that runs out of time checks whether the server can be reached at
-    /// all and reports `Unavailable` when it cannot.
+    /// Runs `work` under the call timeout. The driver silently retries connections that fail,
+    /// so an outage would look like a slow call: while `work` runs, a watchdog checks every
+    /// [`PROBE_EVERY`] whether the server can be reached at all and fails the call with
+    /// `Unavailable` as soon as it cannot.
     pub(crate) async fn bounded<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
-        match tokio::time::timeout(self.timeout, work).await {
-            Ok(result) => result,
-            Err(_) => Err(self
-                .reach()
-                .await
-                .err()
-                .unwrap_or(Error::Timeout { backend: BACKEND })),
+        let watchdog = async {
+            loop {
+                tokio::time::sleep(PROBE_EVERY).await;
+                if let Err(err @ Error::Unavailable { .. }) = self.reach().await {
+                    return err;
+                }
+            }
+        };
+        tokio::select! {
+            result = tokio::time::timeout(self.timeout, work) => match result {
+                Ok(result) => result,
+                Err(_) => Err(self.reach().await.err().unwrap_or(Error::Timeout { backend: BACKEND })),
+            },
+            err = watchdog => Err(err),
         }
     }
 
