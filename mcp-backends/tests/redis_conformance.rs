@@ -122,6 +122,51 @@ async fn rate_limiters_share_one_budget() {
     }
 }
 
+/// The refusal says how long to wait by GCRA's arithmetic, and a key's state expires once its
+/// budget has fully refilled, so idle keys do not accumulate.
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limiter_retry_after_and_state_expiry() {
+    let Some(url) = server_url("MCP_TEST_REDIS_URL") else {
+        return;
+    };
+    let prefix = testing::unique_prefix();
+    // Two requests a second, burst 2: interval 500 ms, tolerance 500 ms.
+    let limiter = RedisRateLimiter::connect(&url, Quota::per_second(2, 2))
+        .await
+        .unwrap()
+        .with_prefix(prefix.clone());
+    limiter.check("k").await.unwrap();
+    limiter.check("k").await.unwrap();
+    match limiter.check("k").await {
+        Err(mcp_core::Error::RateLimited { retry_after }) => assert!(
+            retry_after > Duration::from_millis(400) && retry_after <= Duration::from_millis(500),
+            "{retry_after:?}"
+        ),
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = format!("{prefix}k");
+    let ttl_ms: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl_ms > 0 && ttl_ms <= 1000, "state TTL {ttl_ms} ms");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "a fully refilled key's state is gone");
+    limiter.check("k").await.unwrap();
+    limiter.check("k").await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn rate_limiter_fails_closed_when_redis_is_unreachable() {
     let started = Instant::now();
