@@ -1,0 +1,128 @@
+//! WebSocket transport and the Rust client: many requests in flight on one socket answered by
+//! id, typed errors, pushed memory events, and REST retries only for idempotent actions.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::TestServer;
+use mcp_server::client::{Client, Retry, WsClient};
+use mcp_server::config::ServerConfig;
+use mcp_server::Error;
+use serde_json::json;
+
+#[tokio::test]
+async fn many_requests_in_flight_are_answered_by_id() {
+    let server = TestServer::start(ServerConfig::default()).await;
+    let ws = Arc::new(
+        WsClient::connect(&format!("ws://{}/ws/mcp", server.addr), None)
+            .await
+            .unwrap(),
+    );
+    let mut calls = Vec::new();
+    for i in 0..200u32 {
+        let ws = ws.clone();
+        calls.push(tokio::spawn(async move {
+            ws.call(
+                "memory",
+                "store",
+                json!({"key": format!("k{i}"), "value": i}),
+            )
+            .await
+            .unwrap();
+            let got = ws
+                .call("memory", "retrieve", json!({"key": format!("k{i}")}))
+                .await
+                .unwrap();
+            assert_eq!(got["value"], json!(i));
+        }));
+    }
+    for call in calls {
+        call.await.unwrap();
+    }
+    let err = ws
+        .call("memory", "retrieve", json!({"key": "absent"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Service(mcp_core::Error::NotFound(_))),
+        "{err:?}"
+    );
+    let err = ws
+        .call("memory", "store", json!({"key": 1}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Service(mcp_core::Error::InvalidArgument(_))),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn subscribers_receive_memory_change_events() {
+    let server = TestServer::start(ServerConfig::default()).await;
+    let url = format!("ws://{}/ws/mcp", server.addr);
+    let watcher = WsClient::connect(&url, None).await.unwrap();
+    let ack = watcher.subscribe("memory").await.unwrap();
+    assert_eq!(ack["subscribed"], "memory");
+    let writer = Client::new(format!("http://{}", server.addr)).unwrap();
+    writer
+        .call("memory", "store", json!({"key": "watched", "value": 1}))
+        .await
+        .unwrap();
+    let event = watcher
+        .next_event(Duration::from_secs(5))
+        .await
+        .expect("an event");
+    assert_eq!(event["event"], "memory.changed");
+    assert_eq!(event["data"]["key"], "mem:default:watched");
+    let err = watcher.subscribe("nosuch").await.unwrap_err();
+    assert!(
+        matches!(err, Error::Service(mcp_core::Error::NotFound(_))),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn client_retries_idempotent_actions_only() {
+    let mut config = ServerConfig::default();
+    config.limits.rate_per_second = 5;
+    config.limits.rate_burst = 1;
+    let server = TestServer::start(config).await;
+    let client = Client::new(format!("http://{}", server.addr))
+        .unwrap()
+        .with_retry(Retry {
+            attempts: 5,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(400),
+        });
+    // Spend the budget, then an idempotent read waits out the 429s and succeeds.
+    client.call("memory", "stats", json!({})).await.unwrap();
+    let started = std::time::Instant::now();
+    client.call("memory", "stats", json!({})).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    // A write is not retried: the 429 comes back typed.
+    client.call("memory", "stats", json!({})).await.ok();
+    let err = client
+        .call("memory", "store", json!({"key": "w", "value": 1}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Service(mcp_core::Error::RateLimited { .. })),
+        "{err:?}"
+    );
+    // Connection refused is a transport error, retried then reported.
+    let dead = Client::with_timeout("http://127.0.0.1:9", Duration::from_millis(200))
+        .unwrap()
+        .with_retry(Retry {
+            attempts: 2,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(10),
+        });
+    let err = dead
+        .call("memory", "retrieve", json!({"key": "k"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+}
