@@ -1,0 +1,206 @@
+//! The binary over stdio: initialize (current and 2025-11-25 revisions), tools/list with every
+//! registry action, a tools/call round trip, an action failure as `isError`, an unknown tool
+//! as a JSON-RPC error, and nothing but JSON-RPC on stdout.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+struct Session {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl Session {
+    async fn start(protocol: &str) -> (Session, Value) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-server"))
+            .arg("--stdio")
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut session = Session {
+            child,
+            stdin,
+            stdout,
+        };
+        let init = session
+            .request(
+                1,
+                "initialize",
+                json!({"protocolVersion": protocol, "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}),
+            )
+            .await;
+        session
+            .send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        (session, init)
+    }
+
+    async fn send(&mut self, message: Value) {
+        let mut line = message.to_string();
+        line.push('\n');
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+    }
+
+    async fn request(&mut self, id: u64, method: &str, params: Value) -> Value {
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(20), self.stdout.next_line())
+                .await
+                .expect("an answer in time")
+                .unwrap()
+                .expect("stdout open");
+            let message: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|err| panic!("stdout carried a non-JSON line {line:?}: {err}"));
+            assert_eq!(message["jsonrpc"], "2.0", "{line}");
+            if message["id"] == json!(id) {
+                return message;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn stdio_tools_round_trip() {
+    let (mut session, init) = Session::start("2025-11-25").await;
+    assert_eq!(init["result"]["protocolVersion"], "2025-11-25");
+    assert_eq!(init["result"]["serverInfo"]["name"], "mcp-server");
+
+    let tools = session.request(2, "tools/list", json!({})).await;
+    let tools = tools["result"]["tools"].as_array().unwrap().clone();
+    let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
+    for expected in [
+        "memory_store",
+        "memory_retrieve",
+        "context_add",
+        "context_search",
+        "context_read_graph",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    for tool in &tools {
+        assert_eq!(tool["inputSchema"]["type"], "object", "{tool}");
+        assert!(tool["annotations"]["readOnlyHint"].is_boolean(), "{tool}");
+    }
+    let retrieve = tools
+        .iter()
+        .find(|t| t["name"] == "memory_retrieve")
+        .unwrap();
+    assert_eq!(retrieve["annotations"]["readOnlyHint"], true);
+    assert!(retrieve["outputSchema"].is_object());
+
+    let stored = session
+        .request(
+            3,
+            "tools/call",
+            json!({"name": "memory_store", "arguments": {"key": "k", "value": [1, 2]}}),
+        )
+        .await;
+    assert_eq!(stored["result"]["isError"], false, "{stored}");
+    let got = session
+        .request(
+            4,
+            "tools/call",
+            json!({"name": "memory_retrieve", "arguments": {"key": "k"}}),
+        )
+        .await;
+    assert_eq!(
+        got["result"]["structuredContent"]["value"],
+        json!([1, 2]),
+        "{got}"
+    );
+
+    let bad = session
+        .request(
+            5,
+            "tools/call",
+            json!({"name": "memory_store", "arguments": {"key": 3}}),
+        )
+        .await;
+    assert_eq!(bad["result"]["isError"], true, "{bad}");
+    let text = bad["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("invalid argument"), "{text}");
+
+    let unknown = session
+        .request(
+            6,
+            "tools/call",
+            json!({"name": "nope_nothing", "arguments": {}}),
+        )
+        .await;
+    assert!(unknown["error"]["code"].is_i64(), "{unknown}");
+
+    let resources = session.request(7, "resources/list", json!({})).await;
+    let uris: Vec<&str> = resources["result"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["uri"].as_str())
+        .collect();
+    assert!(uris.contains(&"memory://default/k"), "{uris:?}");
+    assert!(uris.contains(&"context://graph"), "{uris:?}");
+    let read = session
+        .request(8, "resources/read", json!({"uri": "memory://default/k"}))
+        .await;
+    assert_eq!(read["result"]["contents"][0]["text"], "[1,2]", "{read}");
+
+    // Closing stdin ends the server cleanly.
+    drop(session.stdin);
+    let status = tokio::time::timeout(Duration::from_secs(10), session.child.wait())
+        .await
+        .expect("exit after stdin closes")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn stdio_subscription_gets_resource_updates() {
+    let (mut session, _) = Session::start("2025-11-25").await;
+    session
+        .request(
+            2,
+            "tools/call",
+            json!({"name": "memory_store", "arguments": {"key": "w", "value": 1}}),
+        )
+        .await;
+    let subscribed = session
+        .request(
+            3,
+            "resources/subscribe",
+            json!({"uri": "memory://default/w"}),
+        )
+        .await;
+    assert!(subscribed.get("result").is_some(), "{subscribed}");
+    session
+        .send(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "memory_store", "arguments": {"key": "w", "value": 2}}}))
+        .await;
+    let mut updated = false;
+    for _ in 0..4 {
+        let line = tokio::time::timeout(Duration::from_secs(10), session.stdout.next_line())
+            .await
+            .expect("messages in time")
+            .unwrap()
+            .unwrap();
+        let message: Value = serde_json::from_str(&line).unwrap();
+        if message["method"] == "notifications/resources/updated" {
+            assert_eq!(message["params"]["uri"], "memory://default/w");
+            updated = true;
+            break;
+        }
+    }
+    assert!(updated, "no notifications/resources/updated");
+}

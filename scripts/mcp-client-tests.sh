@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Drives the real mcp-server with the official MCP Python SDK (`mcp` on PyPI): builds the
+# server, creates a venv under .cache/mcp-client-venv (pip install mcp pytest), runs
+# tests/mcp_client with pytest. Any pytest failure fails this script, including exit 5
+# ("no tests collected").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=.cache/mcp-client-venv
+if [[ ! -x "$venv/bin/python" ]]; then
+  python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c 'import mcp, pytest' 2>/dev/null; then
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  "$venv/bin/python" -m pip install --quiet 'mcp>=1.23' pytest
+fi
+
+cargo build -p mcp-server --bin mcp-server
+export MCP_SERVER_BIN="$PWD/target/debug/mcp-server"
+
+status=0
+"$venv/bin/python" -m pytest -q tests/mcp_client "$@" || status=$?
+if [[ $status -eq 5 ]]; then
+  echo "pytest collected no tests: counting that as a failure" >&2
+  exit 1
+fi
+exit $status
