@@ -6,7 +6,7 @@ use mcp_backends::postgres::{
     PostgresAuditLog, PostgresKvStore, PostgresLockManager, PostgresVersionStore,
 };
 use mcp_backends::testing::{self, server_url};
-use mcp_backends::{Expect, KvStore, LockManager, SetOptions, VersionStore};
+use mcp_backends::{AuditLog, Expect, KvStore, LockManager, SetOptions, VersionStore};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kv_store() {
@@ -128,6 +128,91 @@ async fn audit_log() {
         return;
     };
     testing::audit::run_all(&PostgresAuditLog::connect(&url).await.unwrap()).await;
+}
+
+/// Input PostgreSQL cannot store (NUL characters, leases past the calendar) is refused with
+/// `InvalidArgument` before anything is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_invalid_argument_and_writes_nothing() {
+    let Some(url) = server_url("MCP_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let invalid = |result: Result<_, mcp_backends::Error>| {
+        matches!(result, Err(mcp_backends::Error::InvalidArgument(_)))
+    };
+    let p = testing::unique_prefix();
+    let locks = PostgresLockManager::connect(&url).await.unwrap();
+    assert!(invalid(
+        locks
+            .acquire(&format!("{p}a\0b"), "x", Duration::from_secs(1))
+            .await
+            .map(|_| ())
+    ));
+    assert!(invalid(
+        locks
+            .acquire(&format!("{p}r"), "x\0", Duration::from_secs(1))
+            .await
+            .map(|_| ())
+    ));
+    assert!(invalid(
+        locks
+            .acquire(
+                &format!("{p}r"),
+                "x",
+                Duration::from_secs(1000 * 365 * 24 * 3600)
+            )
+            .await
+            .map(|_| ())
+    ));
+    assert!(invalid(
+        locks
+            .acquire(&format!("{p}r"), "x", Duration::MAX)
+            .await
+            .map(|_| ())
+    ));
+    assert_eq!(locks.inspect(&format!("{p}r")).await.unwrap(), None);
+
+    let versions = PostgresVersionStore::connect(&url).await.unwrap();
+    let hash = versions.put_blob(b"content").await.unwrap();
+    assert!(invalid(
+        versions
+            .record(&format!("{p}a\0b"), Some(&hash), Expect::Any)
+            .await
+            .map(|_| ())
+    ));
+    assert!(invalid(
+        versions
+            .history(&format!("{p}a\0b"), None, 10)
+            .await
+            .map(|_| ())
+    ));
+    assert!(invalid(versions.get_blob("a\0b").await.map(|_| ())));
+
+    let audit = PostgresAuditLog::connect(&url).await.unwrap();
+    let record = mcp_backends::AuditRecord {
+        at_ms: 1,
+        principal: Some(format!("{p}who")),
+        service: "files".into(),
+        action: "read".into(),
+        target: Some("a\0b".into()),
+        outcome: "ok".into(),
+        bytes: None,
+        duration_us: 1,
+        request_id: format!("{p}req"),
+    };
+    assert!(invalid(audit.append(record).await));
+    let by_me = mcp_backends::AuditQuery {
+        principal: Some(format!("{p}who")),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(audit.query(&by_me).await.unwrap().is_empty());
+    let nul_prefix = mcp_backends::AuditQuery {
+        target_prefix: Some("\0".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(invalid(audit.query(&nul_prefix).await.map(|_| ())));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -88,6 +88,32 @@ async fn lock_managers_share_leases_and_tokens() {
     assert!(first.release(&resource, next.token).await.unwrap());
 }
 
+/// Lease TTLs Redis cannot represent are refused with `InvalidArgument`; nothing is locked.
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_lease_ttl_is_invalid_argument() {
+    let Some(url) = server_url("MCP_TEST_REDIS_URL") else {
+        return;
+    };
+    let locks = RedisLockManager::connect(&url).await.unwrap();
+    let resource = format!("{}huge", testing::unique_prefix());
+    for ttl in [Duration::from_secs(1000 * 365 * 24 * 3600), Duration::MAX] {
+        assert!(matches!(
+            locks.acquire(&resource, "x", ttl).await,
+            Err(mcp_backends::Error::InvalidArgument(_))
+        ));
+    }
+    assert_eq!(locks.inspect(&resource).await.unwrap(), None);
+    let lease = locks
+        .acquire(&resource, "x", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(matches!(
+        locks.refresh(&resource, lease.token, Duration::MAX).await,
+        Err(mcp_backends::Error::InvalidArgument(_))
+    ));
+    assert!(locks.release(&resource, lease.token).await.unwrap());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn rate_limiter() {
     let Some(url) = server_url("MCP_TEST_REDIS_URL") else {

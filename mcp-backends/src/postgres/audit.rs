@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgRow, Postgres};
 use sqlx::{QueryBuilder, Row};
 
-use super::{connect_pool, map_err, ping};
+use super::{check_text, connect_pool, map_err, ping};
 use crate::audit::{AuditLog, AuditQuery};
 use crate::{AuditRecord, Error, Result};
 
@@ -53,6 +53,18 @@ impl AuditLog for PostgresAuditLog {
     }
 
     async fn append(&self, record: AuditRecord) -> Result<()> {
+        for (field, value) in [
+            ("principal", record.principal.as_deref()),
+            ("service", Some(record.service.as_str())),
+            ("action", Some(record.action.as_str())),
+            ("target", record.target.as_deref()),
+            ("outcome", Some(record.outcome.as_str())),
+            ("request_id", Some(record.request_id.as_str())),
+        ] {
+            if let Some(value) = value {
+                check_text(field, value)?;
+            }
+        }
         let bytes = record
             .bytes
             .map(|bytes| to_bigint(bytes, "bytes"))
@@ -78,6 +90,16 @@ impl AuditLog for PostgresAuditLog {
     }
 
     async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        for (field, value) in [
+            ("principal", &query.principal),
+            ("service", &query.service),
+            ("action", &query.action),
+            ("target_prefix", &query.target_prefix),
+        ] {
+            if let Some(value) = value {
+                check_text(field, value)?;
+            }
+        }
         if query.limit == 0 {
             return Ok(Vec::new());
         }

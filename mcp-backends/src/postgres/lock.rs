@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use sqlx::postgres::PgPool;
 use sqlx::Row;
 
-use super::{connect_pool, map_err, ping};
+use super::{check_text, connect_pool, map_err, ping};
 use crate::lock::{Lease, LockManager};
 use crate::{Error, Result};
 
@@ -35,9 +35,14 @@ impl PostgresLockManager {
     }
 }
 
+/// The longest lease granted (PostgreSQL timestamps end in the year 294276).
+pub const MAX_LEASE_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 fn ttl_millis(ttl: Duration) -> Result<i64> {
-    if ttl.is_zero() {
-        return Err(Error::InvalidArgument("lease ttl must be positive".into()));
+    if ttl.is_zero() || ttl > MAX_LEASE_TTL {
+        return Err(Error::InvalidArgument(format!(
+            "lease ttl must be positive and at most {MAX_LEASE_TTL:?}, got {ttl:?}"
+        )));
     }
     Ok(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1))
 }
@@ -63,6 +68,8 @@ impl LockManager for PostgresLockManager {
     }
 
     async fn acquire(&self, resource: &str, owner: &str, ttl: Duration) -> Result<Lease> {
+        check_text("resource", resource)?;
+        check_text("owner", owner)?;
         let millis = ttl_millis(ttl)?;
         let granted = sqlx::query(
             "INSERT INTO mcp_locks (resource, owner, token, expires_at) \
@@ -99,6 +106,7 @@ impl LockManager for PostgresLockManager {
     }
 
     async fn refresh(&self, resource: &str, token: u64, ttl: Duration) -> Result<Lease> {
+        check_text("resource", resource)?;
         let millis = ttl_millis(ttl)?;
         let refreshed = match i64::try_from(token) {
             Ok(token) => sqlx::query(
@@ -122,6 +130,7 @@ impl LockManager for PostgresLockManager {
     }
 
     async fn release(&self, resource: &str, token: u64) -> Result<bool> {
+        check_text("resource", resource)?;
         let Ok(token) = i64::try_from(token) else {
             return Ok(false);
         };
@@ -138,6 +147,7 @@ impl LockManager for PostgresLockManager {
     }
 
     async fn inspect(&self, resource: &str) -> Result<Option<Lease>> {
+        check_text("resource", resource)?;
         let row = sqlx::query(concat!(
             "SELECT owner, token, ",
             millis_left!(),

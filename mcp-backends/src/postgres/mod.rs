@@ -69,3 +69,13 @@ async fn ping(pool: &PgPool) -> crate::Result<()> {
         .map_err(map_err)
         .map(|_| ())
 }
+
+/// Refuses text PostgreSQL cannot store: a `text` value never holds a NUL character.
+fn check_text(field: &str, value: &str) -> crate::Result<()> {
+    if value.contains('\0') {
+        return Err(Error::InvalidArgument(format!(
+            "{field} must not contain a NUL character"
+        )));
+    }
+    Ok(())
+}

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
 
-use super::{connect_pool, map_err, ping};
+use super::{check_text, connect_pool, map_err, ping};
 use crate::version::{content_hash, Expect, VersionInfo, VersionStore};
 use crate::{Error, Result};
 
@@ -76,6 +76,7 @@ impl VersionStore for PostgresVersionStore {
     }
 
     async fn get_blob(&self, hash: &str) -> Result<Option<Vec<u8>>> {
+        check_text("hash", hash)?;
         let row = sqlx::query("SELECT content FROM mcp_blobs WHERE hash = $1")
             .bind(hash)
             .fetch_optional(&self.pool)
@@ -85,6 +86,10 @@ impl VersionStore for PostgresVersionStore {
     }
 
     async fn record(&self, path: &str, hash: Option<&str>, expect: Expect) -> Result<VersionInfo> {
+        check_text("path", path)?;
+        if let Some(hash) = hash {
+            check_text("hash", hash)?;
+        }
         // Blobs are never deleted, so a blob seen here is still there at the insert.
         let size: i64 = match hash {
             Some(hash) => sqlx::query("SELECT size FROM mcp_blobs WHERE hash = $1")
@@ -145,6 +150,7 @@ impl VersionStore for PostgresVersionStore {
     }
 
     async fn latest(&self, path: &str) -> Result<Option<VersionInfo>> {
+        check_text("path", path)?;
         let row = sqlx::query(concat!(
             "SELECT ",
             version_columns!(),
@@ -158,6 +164,7 @@ impl VersionStore for PostgresVersionStore {
     }
 
     async fn get(&self, path: &str, version: u64) -> Result<Option<VersionInfo>> {
+        check_text("path", path)?;
         let Some(version) = stored_version(version) else {
             return Ok(None);
         };
@@ -180,6 +187,7 @@ impl VersionStore for PostgresVersionStore {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<VersionInfo>> {
+        check_text("path", path)?;
         let before = before.map_or(i64::MAX, |before| {
             stored_version(before).unwrap_or(i64::MAX)
         });
