@@ -139,9 +139,78 @@ async fn approximate_search_recall_and_filters() {
         ["v500"]
     );
 
+    // Nearly collinear vectors: the exact order among them survives (no quantization, exact
+    // re-scoring).
+    let collinear: Vec<VectorRecord> = (1..=40)
+        .map(|i| {
+            let mut vector = vec![0.0; DIMENSIONS];
+            vector[..4].copy_from_slice(&[i as f32, 1.0, 0.5, -1.0]);
+            VectorRecord {
+                id: format!("c{i}"),
+                vector,
+                metadata: Metadata::new(),
+            }
+        })
+        .collect();
+    index.upsert(collinear).await.unwrap();
+    let mut axis = vec![0.0; DIMENSIONS];
+    axis[0] = 1.0;
+    let top: Vec<String> = index
+        .search(&axis, 3, &Metadata::new())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.id)
+        .collect();
+    assert_eq!(top, ["c40", "c39", "c38"]);
+
     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
     assert_eq!(index.delete(&ids).await.unwrap(), 1000);
-    assert!(index.is_empty().await.unwrap());
+    assert_eq!(index.len().await.unwrap(), 40);
+    index.drop_index().await.unwrap();
+}
+
+/// Zero vectors have no direction: stored ones score 0, a zero query scores everything 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn zero_vectors_score_zero() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    let index = Neo4jVectorIndex::connect(&url, CONFORMANCE_INDEX, 8)
+        .await
+        .unwrap();
+    let suite = unique_prefix();
+    let only: Metadata = json!({ "suite": suite }).as_object().cloned().unwrap();
+    let mut unit = vec![0.0; 8];
+    unit[0] = 1.0;
+    let records = vec![
+        VectorRecord {
+            id: format!("{suite}zero"),
+            vector: vec![0.0; 8],
+            metadata: only.clone(),
+        },
+        VectorRecord {
+            id: format!("{suite}unit"),
+            vector: unit.clone(),
+            metadata: only.clone(),
+        },
+    ];
+    index.upsert(records).await.unwrap();
+    let hits = index.search(&unit, 10, &only).await.unwrap();
+    let scored: Vec<(String, f32)> = hits
+        .iter()
+        .map(|h| (h.id.trim_start_matches(&suite).to_owned(), h.score))
+        .collect();
+    assert_eq!(scored.len(), 2);
+    assert_eq!(scored[0].0, "unit");
+    assert!((scored[0].1 - 1.0).abs() < 1e-6);
+    assert_eq!(scored[1].0, "zero");
+    assert!(scored[1].1.abs() < 1e-6);
+    let hits = index.search(&[0.0; 8], 10, &only).await.unwrap();
+    assert_eq!(hits.len(), 2);
+    assert!(hits.iter().all(|h| h.score.abs() < 1e-6));
+    let ids = [format!("{suite}zero"), format!("{suite}unit")];
+    assert_eq!(index.delete(&ids).await.unwrap(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -12,12 +12,17 @@
 //! run on that path; `tests/neo4j_conformance.rs` measures the recall of the approximate path
 //! separately).
 //!
-//! Scores. Neo4j 5.26 quantizes the vectors inside its index by default, so the index's own
-//! scores are off by up to ~0.005 and its order can be slightly wrong. Every candidate is
-//! therefore re-scored with the exact `vector.similarity.cosine` over the stored vector, and
-//! an unfiltered search asks for twice `k` candidates so the exact re-ranking can repair the
-//! order at the boundary. Neo4j reports cosine similarity as `(1 + cos) / 2`; scores are
-//! converted back to cosine in `[-1, 1]`.
+//! Scores. Neo4j 5.26 quantizes the vectors inside its index by default (scores off by up
+//! to ~0.005, and a wrong order among close vectors), so indexes are created with
+//! quantization off. Every candidate is also re-scored with the exact
+//! `vector.similarity.cosine` over the stored vector, and an unfiltered search asks for twice
+//! `k` candidates so the exact re-ranking can repair the order at the boundary. Neo4j reports
+//! cosine similarity as `(1 + cos) / 2`; scores are converted back to cosine in `[-1, 1]`.
+//!
+//! Zero vectors. Cosine is undefined for them: Neo4j neither indexes a zero vector nor
+//! accepts one in its similarity function. Such records are flagged (`zero`) and score 0 in
+//! the exact scan, like [`crate::vector::cosine`]; a zero query scores every record 0 and is
+//! always answered by the exact scan.
 
 use async_trait::async_trait;
 
@@ -73,7 +78,7 @@ impl Neo4jVectorIndex {
             .create_schema(&format!(
                 "CREATE VECTOR INDEX {name} IF NOT EXISTS FOR (n:`{name}`) ON (n.embedding) \
                  OPTIONS {{indexConfig: {{`vector.dimensions`: {dimensions}, \
-                 `vector.similarity_function`: 'cosine'}}}}"
+                 `vector.similarity_function`: 'cosine', `vector.quantization.enabled`: false}}}}"
             ))
             .await?;
         client.await_index(name).await?;
@@ -89,6 +94,29 @@ impl Neo4jVectorIndex {
     /// The index name (and node label).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Deletes every record, the index and its constraint (e.g. a temporary index of a test
+    /// or benchmark).
+    pub async fn drop_index(self) -> Result<()> {
+        self.client
+            .run(neo4rs::query(&format!(
+                "MATCH (n:`{}`) CALL {{ WITH n DETACH DELETE n }} IN TRANSACTIONS OF 10000 ROWS",
+                self.name
+            )))
+            .await?;
+        self.client
+            .run(neo4rs::query(&format!(
+                "DROP INDEX {} IF EXISTS",
+                self.name
+            )))
+            .await?;
+        self.client
+            .run(neo4rs::query(&format!(
+                "DROP CONSTRAINT {}_id IF EXISTS",
+                self.name
+            )))
+            .await
     }
 
     async fn check_existing_dimensions(&self) -> Result<()> {
@@ -148,8 +176,7 @@ impl Neo4jVectorIndex {
                     "CALL db.index.vector.queryNodes($index, $candidates, $query) \
                      YIELD node \
                      RETURN node.id AS id, node.metadata AS metadata, \
-                            coalesce(vector.similarity.cosine(node.embedding, $query), 0.5) \
-                              AS score \
+                            vector.similarity.cosine(node.embedding, $query) AS score \
                      ORDER BY score DESC, id",
                 )
                 .param("index", self.name.as_str())
@@ -159,18 +186,20 @@ impl Neo4jVectorIndex {
             .await
     }
 
-    /// Every node, exactly scored, best first.
-    async fn exact(&self, query: &[f64]) -> Result<Vec<neo4rs::Row>> {
+    /// Every node, exactly scored (zero vectors, stored or asked, score cosine 0), best first.
+    async fn exact(&self, query: &[f64], zero_query: bool) -> Result<Vec<neo4rs::Row>> {
         self.client
             .rows(
                 neo4rs::query(&format!(
                     "MATCH (n:`{}`) \
                      RETURN n.id AS id, n.metadata AS metadata, \
-                            coalesce(vector.similarity.cosine(n.embedding, $query), 0.5) AS score \
+                            CASE WHEN $zero_query OR n.zero THEN 0.5 \
+                                 ELSE vector.similarity.cosine(n.embedding, $query) END AS score \
                      ORDER BY score DESC, id",
                     self.name
                 ))
-                .param("query", query.to_vec()),
+                .param("query", query.to_vec())
+                .param("zero_query", zero_query),
             )
             .await
     }
@@ -196,8 +225,10 @@ impl VectorIndex for Neo4jVectorIndex {
         let mut ids = Vec::with_capacity(records.len());
         let mut embeddings = Vec::with_capacity(records.len());
         let mut metadata = Vec::with_capacity(records.len());
+        let mut zero = Vec::with_capacity(records.len());
         for record in records {
             ids.push(record.id);
+            zero.push(record.vector.iter().all(|&x| x == 0.0));
             embeddings.push(
                 record
                     .vector
@@ -213,10 +244,11 @@ impl VectorIndex for Neo4jVectorIndex {
                 neo4rs::query(&format!(
                     "UNWIND range(0, size($ids) - 1) AS i \
                      MERGE (n:`{}` {{id: $ids[i]}}) \
-                     SET n.embedding = $embeddings[i], n.metadata = $metadata[i]",
+                     SET n.embedding = $embeddings[i], n.metadata = $metadata[i], n.zero = $zero[i]",
                     self.name
                 ))
                 .param("ids", ids)
+                .param("zero", zero)
                 .param("embeddings", embeddings)
                 .param("metadata", metadata),
             )
@@ -246,6 +278,7 @@ impl VectorIndex for Neo4jVectorIndex {
         if k == 0 {
             return Ok(Vec::new());
         }
+        let zero_query = query.iter().all(|&x| x == 0.0);
         let query: Vec<f64> = query.iter().map(|&x| f64::from(x)).collect();
         let total = self.len().await?;
         let mut candidates = if filter.is_empty() {
@@ -254,8 +287,8 @@ impl VectorIndex for Neo4jVectorIndex {
             (k * OVERFETCH).max(MIN_CANDIDATES)
         };
         loop {
-            if candidates.saturating_mul(2) >= total {
-                return Self::hits(&self.exact(&query).await?, filter, k);
+            if zero_query || candidates.saturating_mul(2) >= total {
+                return Self::hits(&self.exact(&query, zero_query).await?, filter, k);
             }
             let rows = self.approximate(&query, candidates).await?;
             let hits = Self::hits(&rows, filter, k)?;
