@@ -36,7 +36,7 @@ impl PostgresLockManager {
 }
 
 /// The longest lease granted (PostgreSQL timestamps end in the year 294276).
-pub const MAX_LEASE_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+const MAX_LEASE_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 fn ttl_millis(ttl: Duration) -> Result<i64> {
     if ttl.is_zero() || ttl > MAX_LEASE_TTL {

@@ -99,7 +99,7 @@ impl RedisLockManager {
 }
 
 /// The longest lease granted (Redis refuses expiry times that overflow its clock).
-pub const MAX_LEASE_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+const MAX_LEASE_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 fn ttl_millis(ttl: Duration) -> Result<u64> {
     if ttl.is_zero() || ttl > MAX_LEASE_TTL {
