@@ -385,3 +385,63 @@ async fn outage_is_unavailable_quickly_and_recovers() {
     assert!(graph.delete_node("survivor").await.unwrap());
     relay.cut().await;
 }
+
+/// Racing writers of one node id or one `(from, to, type)` edge: exactly one creates it.
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_creators_make_one_node_and_one_edge() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    let graph = Neo4jGraphStore::connect(&url)
+        .await
+        .unwrap()
+        .with_namespace(&unique_prefix())
+        .unwrap();
+    let node = |id: &str| Node {
+        id: id.into(),
+        label: "Thing".into(),
+        properties: Metadata::new(),
+    };
+    for _ in 0..3 {
+        let racers: Vec<_> = (0..16)
+            .map(|_| {
+                let graph = graph.clone();
+                let node = node("contested");
+                tokio::spawn(async move { graph.create_node(node).await.unwrap() })
+            })
+            .collect();
+        let mut created = 0;
+        for racer in racers {
+            created += usize::from(racer.await.unwrap());
+        }
+        assert_eq!(created, 1, "one creator wins");
+        graph.create_node(node("other")).await.unwrap();
+
+        let racers: Vec<_> = (0..16)
+            .map(|_| {
+                let graph = graph.clone();
+                tokio::spawn(async move {
+                    graph
+                        .upsert_edge(mcp_backends::graph::Edge {
+                            from: "contested".into(),
+                            to: "other".into(),
+                            rel_type: "knows".into(),
+                            properties: Metadata::new(),
+                        })
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for racer in racers {
+            created += usize::from(racer.await.unwrap());
+        }
+        assert_eq!(created, 1, "one edge creator wins");
+        let ids = ["contested".to_owned(), "other".to_owned()];
+        assert_eq!(graph.edges_among(&ids).await.unwrap().len(), 1);
+        for id in &ids {
+            assert!(graph.delete_node(id).await.unwrap());
+        }
+    }
+}
