@@ -445,3 +445,56 @@ async fn racing_creators_make_one_node_and_one_edge() {
         }
     }
 }
+
+/// Limits far beyond the data (up to `usize::MAX`) mean "everything", never a failed query.
+#[tokio::test(flavor = "multi_thread")]
+async fn huge_limits_mean_everything() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    let graph = Neo4jGraphStore::connect(&url)
+        .await
+        .unwrap()
+        .with_namespace(&unique_prefix())
+        .unwrap();
+    let word = format!("zq{}", unique_prefix().trim_end_matches(':'));
+    for id in ["a", "b"] {
+        graph
+            .create_node(Node {
+                id: id.into(),
+                label: "Thing".into(),
+                properties: json!({"text": word}).as_object().cloned().unwrap(),
+            })
+            .await
+            .unwrap();
+    }
+    graph
+        .upsert_edge(mcp_backends::graph::Edge {
+            from: "a".into(),
+            to: "b".into(),
+            rel_type: "next".into(),
+            properties: Metadata::new(),
+        })
+        .await
+        .unwrap();
+    let page = graph.list_nodes(None, None, usize::MAX).await.unwrap();
+    assert_eq!(page.nodes.len(), 2);
+    assert!(page.next_cursor.is_none());
+    assert_eq!(
+        graph
+            .search_text(&word, None, usize::MAX)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let around = graph
+        .neighbourhood("a", u32::MAX, usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(around.nodes.len(), 2);
+    assert_eq!(around.edges.len(), 1);
+    for id in ["a", "b"] {
+        graph.delete_node(id).await.unwrap();
+    }
+}

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{column, map_err, parse_object, Client, BACKEND, CONSTRAINT_VIOLATION};
+use super::{column, count_param, map_err, parse_object, Client, BACKEND, CONSTRAINT_VIOLATION};
 use crate::graph::{searchable_text, Edge, GraphStore, Node, NodeHit, NodePage, Subgraph};
 use crate::vector::Metadata;
 use crate::{Error, Result};
@@ -445,7 +445,7 @@ impl GraphStore for Neo4jGraphStore {
                     )
                     .param("frontier", std::mem::take(&mut frontier))
                     .param("seen", seen.clone())
-                    .param("room", (limit - order.len()) as i64),
+                    .param("room", count_param(limit - order.len())),
                 )
                 .await?;
             for row in &rows {
@@ -484,7 +484,7 @@ impl GraphStore for Neo4jGraphStore {
                 .param("ns", self.namespace.as_str())
                 .param("cursor", cursor.map(str::to_owned))
                 .param("label", label.map(str::to_owned))
-                .param("fetch", limit.saturating_add(1) as i64),
+                .param("fetch", count_param(limit.saturating_add(1))),
             )
             .await?;
         let mut nodes = rows
@@ -523,7 +523,7 @@ impl GraphStore for Neo4jGraphStore {
                 .param("query", lucene)
                 .param("ns", self.namespace.as_str())
                 .param("label", label.map(str::to_owned))
-                .param("limit", limit as i64),
+                .param("limit", count_param(limit)),
             )
             .await?;
         rows.iter()

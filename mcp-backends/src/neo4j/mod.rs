@@ -223,6 +223,11 @@ pub(crate) fn column<'row, T: serde::Deserialize<'row>>(row: &'row Row, key: &st
         .map_err(|err| corrupt(format!("column `{key}`: {err}")))
 }
 
+/// A count or limit as a Cypher integer (limits beyond `i64::MAX` mean "all").
+pub(crate) fn count_param(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
 /// Parses a JSON object stored as a string property.
 pub(crate) fn parse_object(json: &str) -> Result<crate::Metadata> {
     serde_json::from_str(json).map_err(|err| corrupt(format!("JSON property: {err}")))

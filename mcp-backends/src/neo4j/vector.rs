@@ -26,7 +26,7 @@
 
 use async_trait::async_trait;
 
-use super::{column, parse_object, validate_identifier, Client, BACKEND};
+use super::{column, count_param, parse_object, validate_identifier, Client, BACKEND};
 use crate::vector::{filter_matches, validate_vector, Metadata, VectorHit, VectorIndex};
 use crate::{Error, Result, VectorRecord};
 
@@ -180,7 +180,7 @@ impl Neo4jVectorIndex {
                      ORDER BY score DESC, id",
                 )
                 .param("index", self.name.as_str())
-                .param("candidates", candidates as i64)
+                .param("candidates", count_param(candidates))
                 .param("query", query.to_vec()),
             )
             .await
