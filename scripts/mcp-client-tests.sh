@@ -18,8 +18,9 @@ fi
 cargo build -p mcp-server --bin mcp-server
 export MCP_SERVER_BIN="$PWD/target/debug/mcp-server"
 
+export PYTHONDONTWRITEBYTECODE=1
 status=0
-"$venv/bin/python" -m pytest -q tests/mcp_client "$@" || status=$?
+"$venv/bin/python" -m pytest -q -p no:cacheprovider tests/mcp_client "$@" || status=$?
 if [[ $status -eq 5 ]]; then
   echo "pytest collected no tests: counting that as a failure" >&2
   exit 1
