@@ -412,3 +412,97 @@ async fn unreachable_neo4j_is_unavailable_quickly() {
     assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[derive(serde::Deserialize)]
+struct CorpusDocument {
+    id: String,
+    topic: String,
+    text: String,
+}
+
+#[derive(serde::Deserialize)]
+struct CorpusQuery {
+    query: String,
+    relevant: Vec<String>,
+    kind: String,
+}
+
+/// Mean recall@5 of `mode` over the corpus queries of `kind`, in `namespace`.
+async fn recall_at_5(
+    context: &ContextService,
+    namespace: &str,
+    mode: SearchMode,
+    kind: &str,
+) -> f64 {
+    let queries: Vec<CorpusQuery> =
+        serde_json::from_str(include_str!("corpus/queries.json")).unwrap();
+    let queries: Vec<CorpusQuery> = queries.into_iter().filter(|q| q.kind == kind).collect();
+    let mut total = 0.0;
+    for query in &queries {
+        let mut request = search(&query.query, namespace, mode);
+        request.limit = Some(5);
+        let found = top_ids(context, request)
+            .await
+            .into_iter()
+            .filter(|id| query.relevant.contains(id))
+            .count();
+        total += found as f64 / query.relevant.len() as f64;
+    }
+    total / queries.len() as f64
+}
+
+/// The labelled corpus of `tests/retrieval.rs` on Neo4j (full-text keyword search, Neo4j
+/// vector index) against the in-memory service in the same run (BM25, exact vectors), with
+/// the hash embedder: `cargo test -p mcp-context --features neo4j --test neo4j -- --nocapture`
+/// prints the table.
+#[tokio::test(flavor = "multi_thread")]
+async fn corpus_retrieval_matches_in_memory() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    let namespace = unique_prefix();
+    let on_neo4j = service(&url, &namespace).await;
+    let in_memory = ContextService::in_memory();
+    let documents: Vec<CorpusDocument> =
+        serde_json::from_str(include_str!("corpus/documents.json")).unwrap();
+    for context in [&on_neo4j, &in_memory] {
+        for document in &documents {
+            context
+                .add(AddRequest {
+                    text: document.text.clone(),
+                    metadata: json!({"topic": document.topic}).as_object().cloned(),
+                    id: Some(document.id.clone()),
+                    namespace: Some(namespace.clone()),
+                })
+                .await
+                .unwrap();
+        }
+    }
+    println!("\nrecall@5 on tests/corpus, hash embedder (keyword queries / paraphrases)");
+    println!("| mode | in-memory | Neo4j |");
+    println!("|---|---|---|");
+    for (name, mode) in [
+        ("keyword", SearchMode::Keyword),
+        ("semantic", SearchMode::Semantic),
+        ("hybrid", SearchMode::Hybrid),
+    ] {
+        let mut row = Vec::new();
+        for context in [&in_memory, &on_neo4j] {
+            row.push([
+                recall_at_5(context, &namespace, mode, "keyword").await,
+                recall_at_5(context, &namespace, mode, "paraphrase").await,
+            ]);
+        }
+        println!(
+            "| {name} | {:.2} / {:.2} | {:.2} / {:.2} |",
+            row[0][0], row[0][1], row[1][0], row[1][1]
+        );
+        // Neo4j's Lucene BM25 (no stopword list; idf does that work) is within a few points
+        // of the in-process BM25; the vectors are the same, so semantic search is too.
+        assert!(row[1][0] >= row[0][0] - 0.05, "{name}: {row:?}");
+        assert!(row[1][0] >= 0.9, "{name}: {row:?}");
+    }
+    for document in &documents {
+        on_neo4j.delete(&document.id).await.unwrap();
+    }
+}
