@@ -130,6 +130,43 @@ async fn audit_log() {
     testing::audit::run_all(&PostgresAuditLog::connect(&url).await.unwrap()).await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_purge_removes_only_older_records() {
+    let Some(url) = server_url("MCP_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let audit = PostgresAuditLog::connect(&url).await.unwrap();
+    let who = format!("{}who", testing::unique_prefix());
+    let now = mcp_core::unix_millis_now();
+    for at_ms in [1, 2, 3, now] {
+        audit
+            .append(mcp_backends::AuditRecord {
+                at_ms,
+                principal: Some(who.clone()),
+                service: "files".into(),
+                action: "read".into(),
+                target: None,
+                outcome: "ok".into(),
+                bytes: None,
+                duration_us: 1,
+                request_id: format!("{who}{at_ms}"),
+            })
+            .await
+            .unwrap();
+    }
+    assert!(audit.purge_before(10).await.unwrap() >= 3);
+    let left = audit
+        .query(&mcp_backends::AuditQuery {
+            principal: Some(who),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let times: Vec<i64> = left.iter().map(|r| r.at_ms).collect();
+    assert_eq!(times, [now]);
+}
+
 /// Input PostgreSQL cannot store (NUL characters, leases past the calendar) is refused with
 /// `InvalidArgument` before anything is written.
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
-//! PostgreSQL `AuditLog`: one row per record in `mcp_audit`, unbounded. Queries are built
-//! from the fields an `AuditQuery` sets, so each filter can use its index, and read newest
-//! first by `(at_ms, id)`: equal timestamps come back in reverse append order.
+//! PostgreSQL `AuditLog`: one row per record in `mcp_audit`, kept until
+//! [`PostgresAuditLog::purge_before`] removes old ones (retention is the caller's policy).
+//! Queries are built from the fields an `AuditQuery` sets, so each filter can use its index,
+//! and read newest first by `(at_ms, id)`: equal timestamps come back in reverse append order.
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgRow, Postgres};
@@ -22,6 +23,16 @@ impl PostgresAuditLog {
         Ok(PostgresAuditLog {
             pool: connect_pool(url).await?,
         })
+    }
+
+    /// Deletes the records from before `at_ms` (ms since the Unix epoch); returns how many.
+    pub async fn purge_before(&self, at_ms: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM mcp_audit WHERE at_ms < $1")
+            .bind(at_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
     }
 }
 

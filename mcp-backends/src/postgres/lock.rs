@@ -1,7 +1,7 @@
 //! PostgreSQL `LockManager`: one row per resource in `mcp_locks` whose `token` column is the
-//! resource's fencing counter. Acquiring is one upsert that only replaces a released or
-//! expired lease, so of two racing acquirers the second waits on the row and then finds the
-//! first's live lease; expiry is judged by the server's clock.
+//! resource's fencing counter. Acquiring is one statement that takes over only a released or
+//! expired lease, so of two racing acquirers the second finds the first's live lease, and a
+//! refused acquire writes nothing; expiry is judged by the server's clock.
 
 use std::time::Duration;
 
@@ -71,38 +71,56 @@ impl LockManager for PostgresLockManager {
         check_text("resource", resource)?;
         check_text("owner", owner)?;
         let millis = ttl_millis(ttl)?;
-        let granted = sqlx::query(
-            "INSERT INTO mcp_locks (resource, owner, token, expires_at) \
-             VALUES ($1, $2, 1, now() + $3 * interval '1 millisecond') \
-             ON CONFLICT (resource) DO UPDATE SET owner = EXCLUDED.owner, \
-                 token = mcp_locks.token + 1, expires_at = EXCLUDED.expires_at \
-             WHERE mcp_locks.expires_at IS NULL OR mcp_locks.expires_at <= now() \
-             RETURNING token",
-        )
+        // One statement. Taking over a released or expired lease is an UPDATE whose WHERE
+        // skips a live row without locking it, so a failed attempt writes nothing (no row lock,
+        // no WAL flush) and many waiting acquirers stay cheap; of two racing updates, the second
+        // re-checks the row the first wrote and skips it. A resource never locked before gets
+        // its row from the INSERT, where the primary key lets one of two racers in. When
+        // neither grants, the last SELECT describes the holder.
+        let row = sqlx::query(concat!(
+            "WITH taken AS ( \
+                 UPDATE mcp_locks SET owner = $2, token = token + 1, \
+                     expires_at = now() + $3 * interval '1 millisecond' \
+                 WHERE resource = $1 AND (expires_at IS NULL OR expires_at <= now()) \
+                 RETURNING token \
+             ), fresh AS ( \
+                 INSERT INTO mcp_locks (resource, owner, token, expires_at) \
+                 SELECT $1, $2, 1, now() + $3 * interval '1 millisecond' \
+                 WHERE NOT EXISTS (SELECT 1 FROM mcp_locks WHERE resource = $1) \
+                 ON CONFLICT (resource) DO NOTHING \
+                 RETURNING token \
+             ) \
+             SELECT true, token, NULL::text, NULL::bigint FROM taken \
+             UNION ALL SELECT true, token, NULL, NULL FROM fresh \
+             UNION ALL SELECT false, token, owner, ",
+            millis_left!(),
+            " FROM mcp_locks WHERE resource = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM taken) AND NOT EXISTS (SELECT 1 FROM fresh)"
+        ))
         .bind(resource)
         .bind(owner)
         .bind(millis)
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        if let Some(row) = granted {
-            return Ok(lease(
+        match row {
+            Some(row) if row.get::<bool, _>(0) => Ok(lease(
                 resource,
                 owner.to_owned(),
-                stored_token(row.get(0)),
+                stored_token(row.get(1)),
                 millis,
-            ));
+            )),
+            Some(row) => Err(Error::Locked(format!(
+                "{resource} is held by {} for another {} ms",
+                row.get::<Option<String>, _>(2)
+                    .unwrap_or_else(|| "another owner".to_owned()),
+                row.get::<Option<i64>, _>(3).unwrap_or(0).max(0)
+            ))),
+            // The resource was locked for the first time by a concurrent acquirer.
+            None => Err(Error::Locked(format!(
+                "{resource} is held by another owner"
+            ))),
         }
-        // Someone holds it; describe the holder (who may have released meanwhile).
-        let holder = match self.inspect(resource).await? {
-            Some(held) => format!(
-                "{} for another {} ms",
-                held.owner,
-                held.expires_in.as_millis()
-            ),
-            None => "another owner".to_owned(),
-        };
-        Err(Error::Locked(format!("{resource} is held by {holder}")))
     }
 
     async fn refresh(&self, resource: &str, token: u64, ttl: Duration) -> Result<Lease> {
