@@ -148,7 +148,8 @@ impl ContextService {
     /// The service on Neo4j at `url`: the vector index `index_name` (created with the
     /// embedder's dimension if needed), the graph confined to `graph_namespace` (empty for the
     /// whole database), and keyword search on the graph's full-text index, so documents,
-    /// keyword search and the knowledge graph all persist in Neo4j.
+    /// keyword search and the knowledge graph all persist in Neo4j. Chunk ids derive from
+    /// document ids, so give every graph namespace its own `index_name`.
     #[cfg(feature = "neo4j")]
     pub async fn connect_neo4j(
         url: &str,

@@ -9,21 +9,40 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mcp_backends::neo4j::Neo4jVectorIndex;
 use mcp_backends::testing::{server_url, unique_prefix};
 use mcp_context::{
     AddRequest, ContextService, Entity, HashEmbedder, ObservationInput, Relation, SearchMode,
-    SearchRequest,
+    SearchRequest, DEFAULT_DIMENSIONS,
 };
 use mcp_core::{Error, Registry, RequestContext};
 use serde_json::json;
 
-/// The chunk index every run shares (runs are kept apart by document namespace).
-const INDEX: &str = "mcp_context_test_chunks";
+/// The chunk index of one test: chunk ids derive from document ids, so tests (like graph
+/// namespaces) never share an index.
+fn index_name(namespace: &str) -> String {
+    format!("ctx_{}", namespace.trim_end_matches(':'))
+}
 
 async fn service(url: &str, namespace: &str) -> ContextService {
-    ContextService::connect_neo4j(url, INDEX, namespace, Arc::new(HashEmbedder::default()))
+    ContextService::connect_neo4j(
+        url,
+        &index_name(namespace),
+        namespace,
+        Arc::new(HashEmbedder::default()),
+    )
+    .await
+    .unwrap()
+}
+
+/// Removes the test's chunk index (its graph namespace is emptied by the test itself).
+async fn drop_chunk_index(url: &str, namespace: &str) {
+    Neo4jVectorIndex::connect(url, &index_name(namespace), DEFAULT_DIMENSIONS)
         .await
         .unwrap()
+        .drop_index()
+        .await
+        .unwrap();
 }
 
 fn search(query: &str, namespace: &str, mode: SearchMode) -> SearchRequest {
@@ -179,6 +198,7 @@ async fn documents_search_and_persistence() {
             .await
             .is_empty()
     );
+    drop_chunk_index(&url, &namespace).await;
 }
 
 fn entity(name: &str, observations: &[&str]) -> Entity {
@@ -323,6 +343,7 @@ async fn concurrent_knowledge_graph_writers_lose_nothing() {
         1 + 2 * WRITERS
     );
     assert!(read_all(&context, 7).await.0.is_empty());
+    drop_chunk_index(&url, &namespace).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -395,6 +416,7 @@ async fn knowledge_graph_through_the_registry() {
         )
         .await
         .unwrap();
+    drop_chunk_index(&url, &namespace).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -402,7 +424,7 @@ async fn unreachable_neo4j_is_unavailable_quickly() {
     let started = Instant::now();
     let err = ContextService::connect_neo4j(
         "bolt://127.0.0.1:1",
-        INDEX,
+        "unreachable",
         "",
         Arc::new(HashEmbedder::default()),
     )
@@ -505,4 +527,5 @@ async fn corpus_retrieval_matches_in_memory() {
     for document in &documents {
         on_neo4j.delete(&document.id).await.unwrap();
     }
+    drop_chunk_index(&url, &namespace).await;
 }
