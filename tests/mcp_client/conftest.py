@@ -7,14 +7,21 @@ import subprocess
 import time
 import urllib.request
 
+import tempfile
+
 import pytest
 from mcp import Client, StdioServerParameters
 
 SERVER_BIN = os.environ.get("MCP_SERVER_BIN", "target/debug/mcp-server")
 
 
+ROOT = tempfile.mkdtemp(prefix="mcp-client-tests-")
+
+
 def stdio_params() -> StdioServerParameters:
-    return StdioServerParameters(command=SERVER_BIN, args=["--stdio"], env={"RUST_LOG": "warn"})
+    return StdioServerParameters(
+        command=SERVER_BIN, args=["--stdio", "--root", ROOT], env={"RUST_LOG": "warn"}
+    )
 
 
 def free_port() -> int:
@@ -28,7 +35,7 @@ def http_server():
     """Starts `mcp-server --listen 127.0.0.1:<port>`; yields the base URL."""
     port = free_port()
     proc = subprocess.Popen(
-        [SERVER_BIN, "--listen", f"127.0.0.1:{port}"],
+        [SERVER_BIN, "--listen", f"127.0.0.1:{port}", "--root", ROOT],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -1,6 +1,7 @@
 """The real mcp-server driven by the official MCP Python SDK over stdio and Streamable HTTP."""
 
 import json
+import os
 
 import urllib.error
 import urllib.request
@@ -8,11 +9,27 @@ import urllib.request
 import anyio
 import pytest
 
-from conftest import connect, stdio_params
+from mcp.shared.exceptions import MCPError
+
+from conftest import ROOT, connect, stdio_params
+
+
+async def all_resource_uris(client):
+    uris, cursor = [], None
+    for _ in range(100):
+        page = await client.list_resources(cursor=cursor, cache_mode="bypass")
+        uris += [str(r.uri) for r in page.resources]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return uris
 
 pytestmark = pytest.mark.anyio
 
 EXPECTED_TOOLS = {
+    "files_read", "files_read_many", "files_write", "files_edit", "files_delete", "files_move",
+    "files_mkdir", "files_list", "files_tree", "files_search", "files_stat", "files_versions",
+    "files_version", "files_diff", "files_restore", "files_lock", "files_unlock", "files_roots",
     "memory_store", "memory_retrieve", "memory_retrieve_many", "memory_search",
     "memory_expire", "memory_delete", "memory_ttl", "memory_stats",
     "context_add", "context_add_many", "context_get", "context_delete", "context_search",
@@ -51,6 +68,41 @@ async def test_memory_round_trip(client_target):
         got = await client.call_tool("memory_retrieve", {"key": "py:k"})
         assert not got.is_error
         assert got.structured_content["value"] == {"n": 1}
+
+
+async def test_files_round_trip(client_target):
+    async with connect(client_target) as client:
+        written = await client.call_tool("files_write", {"path": "py/notes.md", "content": "hello"})
+        assert not written.is_error, written
+        read = await client.call_tool("files_read", {"path": "py/notes.md"})
+        assert read.structured_content["content"] == "hello"
+        # Leaving the root is refused (a permission error: JSON-RPC error, not a result).
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("files_read", {"path": "../../../etc/passwd"})
+        assert "outside the root" in str(refused.value)
+
+
+async def test_file_resource_subscription_receives_update(client_target):
+    got_update = anyio.Event()
+    uri = "file://" + os.path.join(os.path.realpath(ROOT), "watched.txt")
+    with open(os.path.join(ROOT, "watched.txt"), "w") as f:
+        f.write("one")
+
+    async def on_message(message):
+        inner = getattr(message, "root", message)
+        if getattr(inner, "method", None) == "notifications/resources/updated" and str(inner.params.uri) == uri:
+            got_update.set()
+
+    async with connect(client_target, message_handler=on_message) as client:
+        assert uri in await all_resource_uris(client)
+        read = await client.read_resource(uri)
+        assert read.contents[0].text == "one"
+        await client.subscribe_resource(uri)
+        await anyio.sleep(0.05)
+        written = await client.call_tool("files_write", {"path": "watched.txt", "content": "two"})
+        assert not written.is_error, written
+        with anyio.fail_after(10):
+            await got_update.wait()
 
 
 async def test_context_round_trip(client_target):
@@ -93,8 +145,7 @@ async def test_resource_subscription_receives_update(client_target):
     async with connect(client_target, message_handler=on_message) as client:
         await client.call_tool("memory_store", {"key": "py:watched", "value": 1})
         await client.subscribe_resource("memory://default/py:watched")
-        listed = await client.list_resources()
-        assert "memory://default/py:watched" in [str(r.uri) for r in listed.resources]
+        assert "memory://default/py:watched" in await all_resource_uris(client)
         await client.call_tool("memory_store", {"key": "py:watched", "value": 2})
         with anyio.fail_after(10):
             await got_update.wait()

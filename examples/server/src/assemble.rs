@@ -4,11 +4,17 @@
 
 use std::sync::Arc;
 
-use mcp_backends::memory::{MemoryAuditLog, MemoryEventBus, MemoryKvStore};
-use mcp_backends::{AuditLog, AuditLogSink, EventBus, GcraLimiter, KvStore, Quota, RateLimiter};
+use mcp_backends::memory::{
+    MemoryAuditLog, MemoryEventBus, MemoryKvStore, MemoryLockManager, MemoryVersionStore,
+};
+use mcp_backends::{
+    AuditLog, AuditLogSink, EventBus, GcraLimiter, KvStore, LockManager, Quota, RateLimiter,
+    VersionStore,
+};
 use mcp_context::ContextService;
 use mcp_core::middleware::{Audit, Authorize, Metrics, RateLimit};
 use mcp_core::Registry;
+use mcp_files::{FilesConfig, FilesService};
 use mcp_memory::MemoryService;
 
 use crate::config::{scheme, ServerConfig};
@@ -19,6 +25,8 @@ use crate::Error;
 pub struct App {
     /// Every service behind the middleware chain.
     pub registry: Registry,
+    /// The files roots, canonical, in configuration order (the first one is the default).
+    pub roots: Arc<Vec<std::path::PathBuf>>,
     /// The event bus services publish on; WebSocket subscribers listen to it.
     pub events: Arc<dyn EventBus>,
     /// The configuration the app was built from.
@@ -27,8 +35,11 @@ pub struct App {
 
 impl App {
     /// Validates `config`, connects every backend it names and builds the registry.
-    pub async fn build(config: ServerConfig) -> Result<App, Error> {
+    pub async fn build(mut config: ServerConfig) -> Result<App, Error> {
         config.validate()?;
+        if config.roots.is_empty() {
+            config.roots.push(std::env::current_dir()?);
+        }
         let backends = &config.backends;
         let kv = connect_kv(&backends.kv).await?;
         let events = connect_events(&backends.events).await?;
@@ -40,15 +51,29 @@ impl App {
             .build()
             .await?;
         let context = connect_context(&backends.vectors).await?;
+        let files = FilesService::builder(FilesConfig::new(config.roots.iter().cloned()))
+            .versions(connect_versions(&backends.versions).await?)
+            .locks(connect_locks(&backends.locks).await?)
+            .audit(audit.clone())
+            .events(events.clone())
+            .build()
+            .await?;
         let registry = Registry::builder()
             .layer(Authorize)
             .layer(RateLimit::new(limiter))
             .layer(Metrics)
             .layer(Audit::new(Arc::new(AuditLogSink(audit))))
+            .service(Arc::new(files))
             .service(Arc::new(memory))
             .service(Arc::new(context))
             .build()?;
+        let roots = config
+            .roots
+            .iter()
+            .map(|root| root.canonicalize())
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(App {
+            roots: Arc::new(roots),
             registry,
             events,
             config: Arc::new(config),
@@ -79,6 +104,32 @@ async fn connect_events(url: &str) -> Result<Arc<dyn EventBus>, Error> {
             mcp_backends::redis::RedisEventBus::connect(url).await?,
         )),
         _ => Err(not_built("events", url)),
+    }
+}
+
+async fn connect_locks(url: &str) -> Result<Arc<dyn LockManager>, Error> {
+    match scheme(url) {
+        "memory" => Ok(Arc::new(MemoryLockManager::new())),
+        #[cfg(feature = "redis")]
+        "redis" => Ok(Arc::new(
+            mcp_backends::redis::RedisLockManager::connect(url).await?,
+        )),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Ok(Arc::new(
+            mcp_backends::postgres::PostgresLockManager::connect(url).await?,
+        )),
+        _ => Err(not_built("locks", url)),
+    }
+}
+
+async fn connect_versions(url: &str) -> Result<Arc<dyn VersionStore>, Error> {
+    match scheme(url) {
+        "memory" => Ok(Arc::new(MemoryVersionStore::new())),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Ok(Arc::new(
+            mcp_backends::postgres::PostgresVersionStore::connect(url).await?,
+        )),
+        _ => Err(not_built("versions", url)),
     }
 }
 

@@ -50,6 +50,10 @@ pub struct BackendUrls {
     pub kv: String,
     /// Cache invalidation and push events: `memory://`, `redis://`.
     pub events: String,
+    /// Files leases: `memory://`, `redis://`, `postgres://`.
+    pub locks: String,
+    /// Files versions and blobs: `memory://`, `postgres://`.
+    pub versions: String,
     /// Audit log: `memory://`, `postgres://`.
     pub audit: String,
     /// Context vectors and knowledge graph: `memory://`, `bolt://` (Neo4j).
@@ -66,6 +70,8 @@ impl Default for BackendUrls {
         BackendUrls {
             kv: memory(),
             events: memory(),
+            locks: memory(),
+            versions: memory(),
             audit: memory(),
             vectors: memory(),
             graph: memory(),
@@ -128,10 +134,12 @@ pub fn hash_key(token: &str) -> String {
 
 /// Environment variables that override the file: `MCP_SERVER_LISTEN` and one
 /// `MCP_SERVER_<ROLE>_URL` per backend role.
-pub const ENV_OVERRIDES: [&str; 7] = [
+pub const ENV_OVERRIDES: [&str; 9] = [
     "MCP_SERVER_LISTEN",
     "MCP_SERVER_KV_URL",
     "MCP_SERVER_EVENTS_URL",
+    "MCP_SERVER_LOCKS_URL",
+    "MCP_SERVER_VERSIONS_URL",
     "MCP_SERVER_AUDIT_URL",
     "MCP_SERVER_VECTORS_URL",
     "MCP_SERVER_GRAPH_URL",
@@ -156,9 +164,11 @@ impl ServerConfig {
         if let Some(listen) = lookup("MCP_SERVER_LISTEN") {
             self.listen = parse_listen(&listen)?;
         }
-        let roles: [(&str, &mut String); 6] = [
+        let roles: [(&str, &mut String); 8] = [
             ("MCP_SERVER_KV_URL", &mut self.backends.kv),
             ("MCP_SERVER_EVENTS_URL", &mut self.backends.events),
+            ("MCP_SERVER_LOCKS_URL", &mut self.backends.locks),
+            ("MCP_SERVER_VERSIONS_URL", &mut self.backends.versions),
             ("MCP_SERVER_AUDIT_URL", &mut self.backends.audit),
             ("MCP_SERVER_VECTORS_URL", &mut self.backends.vectors),
             ("MCP_SERVER_GRAPH_URL", &mut self.backends.graph),
@@ -178,6 +188,16 @@ impl ServerConfig {
         let b = &self.backends;
         check_scheme("kv", &b.kv, &["memory", "redis", "postgres", "postgresql"])?;
         check_scheme("events", &b.events, &["memory", "redis"])?;
+        check_scheme(
+            "locks",
+            &b.locks,
+            &["memory", "redis", "postgres", "postgresql"],
+        )?;
+        check_scheme(
+            "versions",
+            &b.versions,
+            &["memory", "postgres", "postgresql"],
+        )?;
         check_scheme("audit", &b.audit, &["memory", "postgres", "postgresql"])?;
         check_scheme("vectors", &b.vectors, &["memory", "bolt", "neo4j"])?;
         check_scheme("graph", &b.graph, &["memory", "bolt", "neo4j"])?;

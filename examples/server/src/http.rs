@@ -76,11 +76,7 @@ pub fn router(app: App, shutdown: CancellationToken) -> Router {
         app,
     };
     let limits = state.app.config.limits.clone();
-    let prototype = McpHandler::new(
-        state.app.registry.clone(),
-        state.app.events.clone(),
-        limits.clone(),
-    );
+    let prototype = McpHandler::new(&state.app);
     let mut mcp_config = StreamableHttpServerConfig::default()
         .with_cancellation_token(shutdown)
         .with_max_request_body_bytes(limits.max_body_bytes);

@@ -32,6 +32,12 @@ struct Cli {
     /// Event bus: memory://, redis://...
     #[arg(long, value_name = "URL")]
     events_url: Option<String>,
+    /// Files leases: memory://, redis://..., postgres://...
+    #[arg(long, value_name = "URL")]
+    locks_url: Option<String>,
+    /// Files versions: memory://, postgres://...
+    #[arg(long, value_name = "URL")]
+    versions_url: Option<String>,
     /// Audit log: memory://, postgres://...
     #[arg(long, value_name = "URL")]
     audit_url: Option<String>,
@@ -123,13 +129,12 @@ fn configure(cli: &Cli) -> Result<ServerConfig, Error> {
     if !cli.roots.is_empty() {
         config.roots = cli.roots.clone();
     }
-    if config.roots.is_empty() {
-        config.roots.push(std::env::current_dir()?);
-    }
     let backends = &mut config.backends;
     let overrides = [
         (&cli.kv_url, &mut backends.kv),
         (&cli.events_url, &mut backends.events),
+        (&cli.locks_url, &mut backends.locks),
+        (&cli.versions_url, &mut backends.versions),
         (&cli.audit_url, &mut backends.audit),
         (&cli.rate_limit_url, &mut backends.rate_limit),
     ];

@@ -1,14 +1,17 @@
 //! MCP over the official Rust SDK (`rmcp`): every registry action is the tool
-//! `{service}_{action}` with its input and output schemas and annotations; memory keys
-//! (`memory://{namespace}/{key}`) and the knowledge graph (`context://graph`) are resources,
-//! and a subscribed memory key gets `notifications/resources/updated` when it changes.
+//! `{service}_{action}` with its input and output schemas and annotations; files under the
+//! roots (`file:///abs/path`), memory keys (`memory://{namespace}/{key}`) and the knowledge
+//! graph (`context://graph`) are resources, and a subscribed file or memory key gets
+//! `notifications/resources/updated` when it changes.
 //!
 //! The same handler serves stdio (trusted local caller) and Streamable HTTP, where the HTTP
 //! layer's authenticated [`RequestContext`] travels in the request parts, so scopes apply to MCP
 //! exactly as to REST.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use mcp_backends::{Delivery, EventBus};
 use mcp_core::{ActionSpec, Error, Registry, RequestContext};
@@ -26,10 +29,12 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
 use crate::config::Limits;
+use crate::App;
 
 /// The MCP server handler; one per session (stdio has one, HTTP one per session).
 pub struct McpHandler {
     registry: Registry,
+    roots: Arc<Vec<PathBuf>>,
     events: Arc<dyn EventBus>,
     tools: Arc<Vec<Tool>>,
     limits: Limits,
@@ -39,13 +44,14 @@ pub struct McpHandler {
 }
 
 impl McpHandler {
-    /// A handler over `registry` whose tools are listed once from the registry's actions.
-    pub fn new(registry: Registry, events: Arc<dyn EventBus>, limits: Limits) -> Self {
+    /// A handler over the app's registry whose tools are listed once from its actions.
+    pub fn new(app: &App) -> Self {
         McpHandler {
-            tools: Arc::new(tools_of(&registry)),
-            registry,
-            events,
-            limits,
+            tools: Arc::new(tools_of(&app.registry)),
+            registry: app.registry.clone(),
+            roots: app.roots.clone(),
+            events: app.events.clone(),
+            limits: app.config.limits.clone(),
             local_context: RequestContext::local().with_principal("stdio"),
             subscriptions: Mutex::new(HashMap::new()),
         }
@@ -55,6 +61,7 @@ impl McpHandler {
     pub fn for_session(&self) -> Self {
         McpHandler {
             registry: self.registry.clone(),
+            roots: self.roots.clone(),
             events: self.events.clone(),
             tools: self.tools.clone(),
             limits: self.limits.clone(),
@@ -75,6 +82,21 @@ impl McpHandler {
             None => self.local_context.clone(),
         };
         base.with_timeout(self.limits.request_timeout())
+    }
+}
+
+impl McpHandler {
+    /// Remembers the task serving the subscription to `uri`, replacing an earlier one.
+    fn track(&self, uri: String, task: JoinHandle<()>) -> Result<(), ErrorData> {
+        let previous = self
+            .subscriptions
+            .lock()
+            .map_err(|_| ErrorData::internal_error("subscription table poisoned", None))?
+            .insert(uri, task);
+        if let Some(previous) = previous {
+            previous.abort();
+        }
+        Ok(())
     }
 }
 
@@ -145,6 +167,55 @@ fn memory_uri(uri: &str) -> Option<(&str, &str)> {
 
 const GRAPH_URI: &str = "context://graph";
 
+/// How often a subscribed file is checked for changes.
+const FILE_POLL: Duration = Duration::from_millis(200);
+
+/// Where a `resources/list` page continues: files of root `n` (then the next roots), then
+/// memory keys; the inner cursor is the service's own.
+enum ListPosition {
+    Files(usize, Option<String>),
+    Memory(Option<String>),
+}
+
+impl ListPosition {
+    fn parse(cursor: &str) -> Option<Self> {
+        let inner = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+        if let Some(rest) = cursor.strip_prefix("files:") {
+            let (index, rest) = rest.split_once(':')?;
+            return Some(ListPosition::Files(index.parse().ok()?, inner(rest)));
+        }
+        cursor
+            .strip_prefix("memory:")
+            .map(|rest| ListPosition::Memory(inner(rest)))
+    }
+}
+
+/// The file's modification time and size, or `None` when it is gone.
+fn file_signature(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.modified().ok()?, metadata.len()))
+}
+
+/// Sends `notifications/resources/updated` for `uri` whenever the file's signature changes,
+/// until the peer goes away or the subscription is dropped.
+async fn watch_file(path: PathBuf, uri: String, peer: rmcp::Peer<RoleServer>) {
+    let mut last = file_signature(&path);
+    loop {
+        tokio::time::sleep(FILE_POLL).await;
+        let now = file_signature(&path);
+        if now != last {
+            last = now;
+            if peer
+                .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri.clone()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
 #[allow(deprecated)] // resources/subscribe is what 2025-11-25 clients use.
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> InitializeResult {
@@ -213,6 +284,12 @@ impl ServerHandler for McpHandler {
     ) -> Result<ListResourcesResult, ErrorData> {
         let ctx = self.caller(&context);
         let cursor = request.and_then(|params| params.cursor);
+        let position = match cursor.as_deref() {
+            None => ListPosition::Files(0, None),
+            Some(cursor) => ListPosition::parse(cursor).ok_or_else(|| {
+                ErrorData::invalid_params(format!("invalid cursor `{cursor}`"), None)
+            })?,
+        };
         let mut resources = Vec::new();
         if cursor.is_none() {
             resources.push(
@@ -221,27 +298,65 @@ impl ServerHandler for McpHandler {
                     .with_mime_type("application/json"),
             );
         }
-        let page = self
-            .registry
-            .call(
-                "memory",
-                "search",
-                json!({"pattern": "*", "cursor": cursor}),
-                &ctx,
-            )
-            .await
-            .map_err(|err| protocol_error(&err))?;
-        let namespace = ctx.namespace().unwrap_or("default");
-        for key in page["keys"].as_array().into_iter().flatten() {
-            if let Some(key) = key.as_str() {
-                resources.push(
-                    Resource::new(format!("memory://{namespace}/{key}"), key.to_owned())
-                        .with_mime_type("application/json"),
-                );
+        let next = match position {
+            ListPosition::Files(index, inner) => {
+                let root = &self.roots[index.min(self.roots.len().saturating_sub(1))];
+                let page = self
+                    .registry
+                    .call(
+                        "files",
+                        "list",
+                        json!({"path": root.display().to_string(), "recursive": true, "cursor": inner, "limit": 500}),
+                        &ctx,
+                    )
+                    .await
+                    .map_err(|err| protocol_error(&err))?;
+                for entry in page["entries"].as_array().into_iter().flatten() {
+                    let (Some(path), Some("file")) =
+                        (entry["path"].as_str(), entry["kind"].as_str())
+                    else {
+                        continue;
+                    };
+                    let absolute = root.join(path);
+                    let name = entry["name"].as_str().unwrap_or(path).to_owned();
+                    let mut resource =
+                        Resource::new(format!("file://{}", absolute.display()), name);
+                    resource.size = entry["size"].as_u64();
+                    resources.push(resource);
+                }
+                match page["next_cursor"].as_str() {
+                    Some(inner) => Some(format!("files:{index}:{inner}")),
+                    None if index + 1 < self.roots.len() => Some(format!("files:{}:", index + 1)),
+                    None => Some("memory:".to_owned()),
+                }
             }
-        }
+            ListPosition::Memory(inner) => {
+                let page = self
+                    .registry
+                    .call(
+                        "memory",
+                        "search",
+                        json!({"pattern": "*", "cursor": inner}),
+                        &ctx,
+                    )
+                    .await
+                    .map_err(|err| protocol_error(&err))?;
+                let namespace = ctx.namespace().unwrap_or("default");
+                for key in page["keys"].as_array().into_iter().flatten() {
+                    if let Some(key) = key.as_str() {
+                        resources.push(
+                            Resource::new(format!("memory://{namespace}/{key}"), key.to_owned())
+                                .with_mime_type("application/json"),
+                        );
+                    }
+                }
+                page["next_cursor"]
+                    .as_str()
+                    .map(|inner| format!("memory:{inner}"))
+            }
+        };
         let mut result = ListResourcesResult::with_all_items(resources);
-        result.next_cursor = page["next_cursor"].as_str().map(str::to_owned);
+        result.next_cursor = next;
         Ok(result)
     }
 
@@ -252,6 +367,25 @@ impl ServerHandler for McpHandler {
     ) -> Result<ReadResourceResponse, ErrorData> {
         let ctx = self.caller(&context);
         let uri = request.uri;
+        if let Some(path) = uri.strip_prefix("file://") {
+            let read = self
+                .registry
+                .call("files", "read", json!({"path": path}), &ctx)
+                .await;
+            return match read {
+                Ok(file) => {
+                    let contents = match (file["content"].as_str(), file["content_base64"].as_str())
+                    {
+                        (Some(text), _) => ResourceContents::text(text, uri.clone()),
+                        (None, Some(blob)) => ResourceContents::blob(blob, uri.clone()),
+                        (None, None) => ResourceContents::text("", uri.clone()),
+                    };
+                    Ok(ReadResourceResult::new(vec![contents]).into())
+                }
+                Err(Error::NotFound(message)) => Err(ErrorData::resource_not_found(message, None)),
+                Err(err) => Err(protocol_error(&err)),
+            };
+        }
         let value = if uri == GRAPH_URI {
             self.registry
                 .call("context", "read_graph", json!({}), &ctx)
@@ -290,6 +424,27 @@ impl ServerHandler for McpHandler {
         context: McpContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let uri = request.uri;
+        if let Some(path) = uri.strip_prefix("file://") {
+            let ctx = self.caller(&context);
+            // The stat goes through the sandbox and the caller's scopes.
+            match self
+                .registry
+                .call("files", "stat", json!({"path": path}), &ctx)
+                .await
+            {
+                Ok(_) => {}
+                Err(Error::NotFound(message)) => {
+                    return Err(ErrorData::resource_not_found(message, None))
+                }
+                Err(err) => return Err(protocol_error(&err)),
+            }
+            let task = tokio::spawn(watch_file(
+                PathBuf::from(path),
+                uri.clone(),
+                context.peer.clone(),
+            ));
+            return self.track(uri, task);
+        }
         let Some((namespace, key)) = memory_uri(&uri) else {
             return Err(ErrorData::invalid_params(
                 format!(
@@ -333,15 +488,7 @@ impl ServerHandler for McpHandler {
                 }
             }
         });
-        let previous = self
-            .subscriptions
-            .lock()
-            .map_err(|_| ErrorData::internal_error("subscription table poisoned", None))?
-            .insert(uri, task);
-        if let Some(previous) = previous {
-            previous.abort();
-        }
-        Ok(())
+        self.track(uri, task)
     }
 
     async fn unsubscribe(

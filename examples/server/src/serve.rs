@@ -38,7 +38,7 @@ pub async fn serve_stdio(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let handler = McpHandler::new(app.registry, app.events, app.config.limits.clone());
+    let handler = McpHandler::new(&app);
     let running = handler
         .serve(rmcp::transport::stdio())
         .await

@@ -129,6 +129,7 @@ async fn serve(socket: WebSocket, state: AppState, ctx: RequestContext) {
 fn topic_of(service: &str) -> Option<&'static str> {
     match service {
         "memory" => Some(mcp_memory::INVALIDATION_TOPIC),
+        "files" => Some(mcp_files::INVALIDATION_TOPIC),
         _ => None,
     }
 }
@@ -183,6 +184,7 @@ async fn forward_events(
 fn read_allowed(ctx: &RequestContext, service: &str) -> bool {
     match service {
         "memory" => ctx.scopes().allows("memory", "retrieve"),
+        "files" => ctx.scopes().allows("files", "read"),
         _ => false,
     }
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::TestServer;
+use common::{TempRoot, TestServer};
 use mcp_backends::testing::server_url;
 use mcp_server::client::Client;
 use mcp_server::config::{hash_key, ApiKey, ServerConfig};
@@ -177,4 +177,77 @@ async fn backend_gone_gives_503_and_unready_health() {
     assert_eq!(health.status(), 503);
     let health: Value = health.json().await.unwrap();
     assert_eq!(health["ready"], false);
+}
+
+#[tokio::test]
+async fn files_written_on_a_read_on_b_and_a_lock_on_a_blocks_b() {
+    let (Some(redis), Some(postgres)) = (
+        server_url("MCP_TEST_REDIS_URL"),
+        server_url("MCP_TEST_POSTGRES_URL"),
+    ) else {
+        return;
+    };
+    let root = TempRoot::new();
+    let mut config = shared_config(&redis, &redis);
+    config.roots = vec![root.0.clone()];
+    config.backends.locks = redis.clone();
+    config.backends.versions = postgres;
+    let a = TestServer::start(config.clone()).await;
+    let b = TestServer::start(config).await;
+    let on_a = Client::new(a.url("")).unwrap();
+    let on_b = Client::new(b.url("")).unwrap();
+
+    for round in 0..10 {
+        let text = format!("round {round}");
+        on_a.call(
+            "files",
+            "write",
+            json!({"path": "shared.txt", "content": text}),
+        )
+        .await
+        .unwrap();
+        let read = on_b
+            .call("files", "read", json!({"path": "shared.txt"}))
+            .await
+            .unwrap();
+        assert_eq!(
+            read["content"],
+            json!(text),
+            "instance B served a stale file"
+        );
+    }
+    let lock = on_a
+        .call("files", "lock", json!({"path": "shared.txt", "owner": "a"}))
+        .await
+        .unwrap();
+    let err = on_b
+        .call(
+            "files",
+            "write",
+            json!({"path": "shared.txt", "content": "b"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Service(mcp_core::Error::Locked(_))),
+        "{err:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.0.join("shared.txt")).unwrap(),
+        "round 9"
+    );
+    on_a.call(
+        "files",
+        "unlock",
+        json!({"path": "shared.txt", "token": lock["token"]}),
+    )
+    .await
+    .unwrap();
+    on_b.call(
+        "files",
+        "write",
+        json!({"path": "shared.txt", "content": "b"}),
+    )
+    .await
+    .unwrap();
 }

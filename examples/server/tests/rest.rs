@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestServer;
+use common::{TempRoot, TestServer};
 use mcp_server::config::{hash_key, ApiKey, ServerConfig};
 use serde_json::{json, Value};
 
@@ -300,4 +300,72 @@ async fn health_metrics_and_listing() {
     assert_eq!(retrieve["idempotent"], true);
     let store = tools.iter().find(|t| t["name"] == "memory_store").unwrap();
     assert_eq!(store["read_only"], false);
+}
+
+#[tokio::test]
+async fn files_round_trip_and_lock_gives_423() {
+    let root = TempRoot::new();
+    let config = ServerConfig {
+        roots: vec![root.0.clone()],
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start(config).await;
+    let written = post(
+        &server,
+        "/api/mcp/files/write",
+        json!({"path": "notes.md", "content": "one"}),
+    )
+    .await;
+    assert_eq!(written.status(), 200);
+    assert_eq!(
+        std::fs::read_to_string(root.0.join("notes.md")).unwrap(),
+        "one"
+    );
+    let read: Value = post(&server, "/api/mcp/files/read", json!({"path": "notes.md"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["content"], "one");
+
+    let lock: Value = post(
+        &server,
+        "/api/mcp/files/lock",
+        json!({"path": "notes.md", "owner": "a"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let token = lock["token"].as_u64().expect("fencing token");
+    let blocked = post(
+        &server,
+        "/api/mcp/files/write",
+        json!({"path": "notes.md", "content": "two"}),
+    )
+    .await;
+    assert_eq!(error_code(blocked).await, (423, "locked".into()));
+    assert_eq!(
+        std::fs::read_to_string(root.0.join("notes.md")).unwrap(),
+        "one"
+    );
+    let with_token = post(
+        &server,
+        "/api/mcp/files/write",
+        json!({"path": "notes.md", "content": "two", "lock_token": token}),
+    )
+    .await;
+    assert_eq!(with_token.status(), 200);
+    // Outside the roots: refused, nothing read.
+    let escape = post(
+        &server,
+        "/api/mcp/files/read",
+        json!({"path": "../../etc/passwd"}),
+    )
+    .await;
+    assert!(
+        matches!(escape.status().as_u16(), 400 | 403 | 404),
+        "{}",
+        escape.status()
+    );
 }

@@ -17,8 +17,17 @@ struct Session {
 
 impl Session {
     async fn start(protocol: &str) -> (Session, Value) {
+        let root =
+            std::env::temp_dir().join(format!("mcp-stdio-empty-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&root).unwrap();
+        Session::start_in(protocol, &root).await
+    }
+
+    async fn start_in(protocol: &str, root: &std::path::Path) -> (Session, Value) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-server"))
             .arg("--stdio")
+            .arg("--root")
+            .arg(root)
             .env("RUST_LOG", "debug")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -144,15 +153,22 @@ async fn stdio_tools_round_trip() {
         .await;
     assert!(unknown["error"]["code"].is_i64(), "{unknown}");
 
-    let resources = session.request(7, "resources/list", json!({})).await;
-    let uris: Vec<&str> = resources["result"]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|r| r["uri"].as_str())
-        .collect();
-    assert!(uris.contains(&"memory://default/k"), "{uris:?}");
-    assert!(uris.contains(&"context://graph"), "{uris:?}");
+    let mut uris = Vec::new();
+    let mut params = json!({});
+    for page in 0..10 {
+        let resources = session
+            .request(100 + page, "resources/list", params.clone())
+            .await;
+        for resource in resources["result"]["resources"].as_array().unwrap() {
+            uris.push(resource["uri"].as_str().unwrap().to_owned());
+        }
+        match resources["result"]["nextCursor"].as_str() {
+            Some(cursor) => params = json!({"cursor": cursor}),
+            None => break,
+        }
+    }
+    assert!(uris.iter().any(|u| u == "memory://default/k"), "{uris:?}");
+    assert!(uris.iter().any(|u| u == "context://graph"), "{uris:?}");
     let read = session
         .request(8, "resources/read", json!({"uri": "memory://default/k"}))
         .await;
@@ -203,4 +219,49 @@ async fn stdio_subscription_gets_resource_updates() {
         }
     }
     assert!(updated, "no notifications/resources/updated");
+}
+
+#[tokio::test]
+async fn stdio_file_resources_list_read_and_update() {
+    let root = std::env::temp_dir().join(format!("mcp-stdio-{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    let root = root.canonicalize().unwrap();
+    std::fs::write(root.join("a.txt"), "alpha").unwrap();
+    let uri = format!("file://{}", root.join("a.txt").display());
+    let (mut session, _) = Session::start_in("2025-11-25", &root).await;
+    let listed = session.request(2, "resources/list", json!({})).await;
+    let uris: Vec<String> = listed["result"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["uri"].as_str().map(str::to_owned))
+        .collect();
+    assert!(uris.contains(&uri), "{uris:?}");
+    let read = session
+        .request(3, "resources/read", json!({"uri": uri}))
+        .await;
+    assert_eq!(read["result"]["contents"][0]["text"], "alpha", "{read}");
+    let subscribed = session
+        .request(4, "resources/subscribe", json!({"uri": uri}))
+        .await;
+    assert!(subscribed.get("result").is_some(), "{subscribed}");
+    // A change made outside the server is noticed too.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    std::fs::write(root.join("a.txt"), "alpha, changed").unwrap();
+    let line = tokio::time::timeout(Duration::from_secs(10), session.stdout.next_line())
+        .await
+        .expect("an update in time")
+        .unwrap()
+        .unwrap();
+    let message: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        message["method"], "notifications/resources/updated",
+        "{message}"
+    );
+    assert_eq!(message["params"]["uri"], json!(uri));
+    let outside = session
+        .request(5, "resources/read", json!({"uri": "file:///etc/passwd"}))
+        .await;
+    assert!(outside.get("error").is_some(), "{outside}");
+    std::fs::remove_dir_all(&root).ok();
 }

@@ -50,3 +50,21 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempRoot(pub std::path::PathBuf);
+
+impl TempRoot {
+    pub fn new() -> TempRoot {
+        let path =
+            std::env::temp_dir().join(format!("mcp-server-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path).unwrap();
+        TempRoot(path.canonicalize().unwrap())
+    }
+}
+
+impl Drop for TempRoot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
