@@ -7,10 +7,11 @@
 //! (`db.index.vector.queryNodes`), the candidates are filtered, and the request widens
 //! fourfold until `k` hits pass or the index is exhausted. Once the candidates would be half
 //! the index or more, an exact Cypher scan (`vector.similarity.cosine` over every node of the
-//! label) replaces the approximate query: at that size it costs about the same, and it makes
-//! small indexes and very selective filters exact (the conformance suite's exact top-k checks
-//! run on that path; `tests/neo4j_conformance.rs` measures the recall of the approximate path
-//! separately).
+//! label) replaces the approximate query, which makes small indexes and very selective
+//! filters exact (the conformance suite's exact top-k checks run on that path;
+//! `tests/neo4j_conformance.rs` checks the recall of the approximate path separately: 1.0 at
+//! k = 10 on 1,000 random 16-dimensional vectors). A very selective filter over a large index
+//! thus costs a scan of the index.
 //!
 //! Scores. Neo4j 5.26 quantizes the vectors inside its index by default (scores off by up
 //! to ~0.005, and a wrong order among close vectors), so indexes are created with
