@@ -357,6 +357,41 @@ async fn main() {
         _ => println!("open_nodes: mcp-server run failed"),
     }
 
+    let dir = std::env::temp_dir().join(format!("mcp-bench-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let dir = dir.canonicalize().expect("canonical");
+    std::fs::write(
+        dir.join("notes.md"),
+        "# Notes\n\n".to_owned() + &"a line of text\n".repeat(64),
+    )
+    .expect("bench file");
+    let file = dir.join("notes.md").display().to_string();
+    let read_ours = json!({"name": "files_read", "arguments": {"path": file}});
+    let ours = stdio_calls_per_second(
+        &server,
+        &["--stdio".into(), "--root".into(), dir.display().to_string()],
+        &[],
+        &[],
+        &read_ours,
+    )
+    .await;
+    let reference = match reference_bin("mcp-server-filesystem") {
+        Some(bin) => {
+            let read = json!({"name": "read_text_file", "arguments": {"path": file}});
+            stdio_calls_per_second(&bin, &[dir.display().to_string()], &[], &[], &read).await
+        }
+        None => None,
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    match (ours, reference) {
+        (Some(ours), Some(reference)) => println!(
+            "read file:  mcp-server {ours:.0} calls/s, @modelcontextprotocol/server-filesystem {reference:.0} calls/s ({:.1}x)",
+            ours / reference
+        ),
+        (Some(ours), None) => println!("read file:  mcp-server {ours:.0} calls/s; reference server not installed in .cache/mcp-reference"),
+        _ => println!("read file:  mcp-server run failed"),
+    }
+
     println!("\n## Cold start and idle RSS (mcp-server --listen, in-memory)");
     let (cold, rss_kb) = cold_start_and_idle_rss(&server).await;
     println!("spawn to first answered /health: {}", ms(cold));

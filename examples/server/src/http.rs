@@ -272,9 +272,18 @@ async fn health(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// `GET /metrics`: Prometheus text.
+/// `GET /metrics`: Prometheus text, plus this instance's memory cache counters.
 async fn metrics_text(State(state): State<AppState>) -> Response {
-    let mut response = Response::new(Body::from(state.metrics.render()));
+    let mut text = state.metrics.render();
+    if let Ok(stats) = state.app.memory.stats("default").await {
+        text.push_str(&format!(
+            "# TYPE mcp_cache_hits_total counter\nmcp_cache_hits_total{{service=\"memory\"}} {}\n\
+             # TYPE mcp_cache_misses_total counter\nmcp_cache_misses_total{{service=\"memory\"}} {}\n\
+             # TYPE mcp_cache_hit_ratio gauge\nmcp_cache_hit_ratio{{service=\"memory\"}} {}\n",
+            stats.hits, stats.misses, stats.hit_ratio
+        ));
+    }
+    let mut response = Response::new(Body::from(text));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),
