@@ -128,7 +128,8 @@ pub async fn racing_acquirers(locks: &dyn LockManager) {
 
 /// `tasks` tasks race for one resource until `rounds` leases have been granted in all: each
 /// loser retries after a short pause, each winner holds briefly, checks it is the only holder
-/// (an in-test counter of holders is exactly 1, and `inspect` shows its token), then releases.
+/// (an in-test counter of holders is exactly 1, `inspect` shows its token, `refresh` keeps it)
+/// while the losers keep trying, then releases.
 /// The tokens granted, in grant order, strictly increase.
 pub async fn contention(locks: &dyn LockManager, tasks: usize, rounds: usize) {
     let r = format!("{}contended", unique_prefix());
@@ -162,6 +163,8 @@ pub async fn contention(locks: &dyn LockManager, tasks: usize, rounds: usize) {
                     (seen.token, seen.owner.as_str()),
                     (lease.token, owner.as_str())
                 );
+                let refreshed = locks.refresh(r, lease.token, LONG).await.unwrap();
+                assert_eq!(refreshed.token, lease.token, "refresh keeps the token");
                 sleep(Duration::from_millis(2)).await;
                 assert_eq!(holders.fetch_sub(1, Ordering::SeqCst), 1);
                 assert!(
