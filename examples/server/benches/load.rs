@@ -325,8 +325,14 @@ async fn main() {
         {"name": "Ada", "entityType": "person", "observations": ["writes Rust"]},
         {"name": "Acme", "entityType": "company", "observations": ["makes tools"]}]}});
     let open = json!({"name": "context_open_nodes", "arguments": {"names": ["Ada"]}});
-    let ours =
-        stdio_calls_per_second(&server, &["--stdio".into()], &[], &[create.clone()], &open).await;
+    let ours = stdio_calls_per_second(
+        &server,
+        &["--stdio".into()],
+        &[],
+        std::slice::from_ref(&create),
+        &open,
+    )
+    .await;
     let memory_file =
         std::env::temp_dir().join(format!("mcp-bench-memory-{}.json", std::process::id()));
     let _ = std::fs::remove_file(&memory_file);

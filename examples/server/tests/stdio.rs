@@ -10,6 +10,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 struct Session {
+    /// A directory made for this session only, removed on drop.
+    _scratch: Option<Scratch>,
     child: Child,
     stdin: ChildStdin,
     stdout: Lines<BufReader<ChildStdout>>,
@@ -20,7 +22,9 @@ impl Session {
         let root =
             std::env::temp_dir().join(format!("mcp-stdio-empty-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&root).unwrap();
-        Session::start_in(protocol, &root).await
+        let (mut session, init) = Session::start_in(protocol, &root).await;
+        session._scratch = Some(Scratch(root));
+        (session, init)
     }
 
     async fn start_in(protocol: &str, root: &std::path::Path) -> (Session, Value) {
@@ -38,6 +42,7 @@ impl Session {
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut session = Session {
+            _scratch: None,
             child,
             stdin,
             stdout,
@@ -77,6 +82,14 @@ impl Session {
                 return message;
             }
         }
+    }
+}
+
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
