@@ -10,6 +10,20 @@ use async_trait::async_trait;
 
 use crate::Result;
 
+/// The longest lease any backend grants (100 years): far beyond any real use, and well inside
+/// every backend's clock range (Redis expiry times, PostgreSQL timestamps, `Instant` arithmetic).
+pub const MAX_LEASE_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Checks a lease TTL for every backend: positive and at most [`MAX_LEASE_TTL`].
+pub fn validate_ttl(ttl: Duration) -> Result<()> {
+    if ttl.is_zero() || ttl > MAX_LEASE_TTL {
+        return Err(crate::Error::InvalidArgument(format!(
+            "lease ttl must be positive and at most {MAX_LEASE_TTL:?}, got {ttl:?}"
+        )));
+    }
+    Ok(())
+}
+
 /// A granted lease.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
@@ -32,7 +46,8 @@ pub struct Lease {
 ///   expiry.
 /// - `refresh` and `release` take the token; a token that is not the live lease's fails with
 ///   [`crate::Error::Locked`] (refresh) or returns `false` (release).
-/// - A zero TTL is [`crate::Error::InvalidArgument`].
+/// - A zero TTL, or one above [`MAX_LEASE_TTL`], is [`crate::Error::InvalidArgument`]
+///   ([`validate_ttl`]) and changes nothing.
 #[async_trait]
 pub trait LockManager: Send + Sync {
     /// Backend name.

@@ -48,13 +48,6 @@ fn lease(resource: &str, owner: &str, token: u64, deadline: Instant, now: Instan
     }
 }
 
-fn check_ttl(ttl: Duration) -> Result<()> {
-    if ttl.is_zero() {
-        return Err(Error::InvalidArgument("lease ttl must be positive".into()));
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl LockManager for MemoryLockManager {
     fn backend(&self) -> &'static str {
@@ -62,7 +55,7 @@ impl LockManager for MemoryLockManager {
     }
 
     async fn acquire(&self, resource: &str, owner: &str, ttl: Duration) -> Result<Lease> {
-        check_ttl(ttl)?;
+        crate::lock::validate_ttl(ttl)?;
         let now = Instant::now();
         let mut resources = self.resources.lock().map_err(|_| poisoned())?;
         let state = resources.entry(resource.to_owned()).or_default();
@@ -79,7 +72,7 @@ impl LockManager for MemoryLockManager {
     }
 
     async fn refresh(&self, resource: &str, token: u64, ttl: Duration) -> Result<Lease> {
-        check_ttl(ttl)?;
+        crate::lock::validate_ttl(ttl)?;
         let now = Instant::now();
         let mut resources = self.resources.lock().map_err(|_| poisoned())?;
         let holder = resources

@@ -35,15 +35,8 @@ impl PostgresLockManager {
     }
 }
 
-/// The longest lease granted (PostgreSQL timestamps end in the year 294276).
-const MAX_LEASE_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
 fn ttl_millis(ttl: Duration) -> Result<i64> {
-    if ttl.is_zero() || ttl > MAX_LEASE_TTL {
-        return Err(Error::InvalidArgument(format!(
-            "lease ttl must be positive and at most {MAX_LEASE_TTL:?}, got {ttl:?}"
-        )));
-    }
+    crate::lock::validate_ttl(ttl)?;
     Ok(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1))
 }
 

@@ -98,15 +98,8 @@ impl RedisLockManager {
     }
 }
 
-/// The longest lease granted (Redis refuses expiry times that overflow its clock).
-const MAX_LEASE_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
 fn ttl_millis(ttl: Duration) -> Result<u64> {
-    if ttl.is_zero() || ttl > MAX_LEASE_TTL {
-        return Err(Error::InvalidArgument(format!(
-            "lease ttl must be positive and at most {MAX_LEASE_TTL:?}, got {ttl:?}"
-        )));
-    }
+    crate::lock::validate_ttl(ttl)?;
     Ok(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1))
 }
 

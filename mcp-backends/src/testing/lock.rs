@@ -54,6 +54,11 @@ pub async fn exclusion_and_release(locks: &dyn LockManager) {
         locks.acquire(&r, "alice", Duration::ZERO).await,
         Err(Error::InvalidArgument(_))
     ));
+    assert!(matches!(
+        locks.acquire(&r, "alice", Duration::MAX).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(locks.inspect(&r).await.unwrap(), None);
     locks.ping().await.unwrap();
 }
 
