@@ -46,7 +46,7 @@ pub use error::{Error, Result};
 pub use events::{Delivery, Event, EventBus, Subscription};
 pub use graph::{Edge, GraphStore, Node, NodeHit, NodePage, Subgraph};
 pub use kv::{KeyTtl, KvStore, ScanPage, SetOptions};
-pub use lock::{Lease, LockManager, LockManagerExt};
+pub use lock::{validate_ttl, Lease, LockManager, LockManagerExt, MAX_LEASE_TTL};
 pub use mcp_core::middleware::{AuditRecord, GcraLimiter, Quota, RateLimiter};
 pub use vector::{Metadata, VectorHit, VectorIndex, VectorRecord};
 pub use version::{content_hash, Expect, VersionInfo, VersionStore};
