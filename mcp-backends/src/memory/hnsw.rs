@@ -26,6 +26,8 @@ use crate::vector::{
 };
 use crate::{Error, Result};
 
+/// Most slots (live records and tombstones) one graph addresses with `u32`.
+const MAX_SLOTS: usize = u32::MAX as usize;
 /// Highest layer a record can be drawn into; with `m >= 2` layers above ~20 are never reached.
 const MAX_LEVEL: usize = 24;
 
@@ -124,6 +126,11 @@ impl VectorIndex for HnswVectorIndex {
             validate_vector(&record.vector, self.dimensions)?;
         }
         let mut graph = self.graph.write().map_err(|_| poisoned())?;
+        if graph.ids.len().saturating_add(records.len()) > MAX_SLOTS {
+            return Err(Error::InvalidArgument(format!(
+                "an HNSW index holds at most {MAX_SLOTS} records (tombstones included)"
+            )));
+        }
         for record in records {
             graph.remove(&record.id);
             let unit = normalised(&record.vector);
@@ -334,7 +341,8 @@ impl Graph {
     }
 
     fn insert(&mut self, id: String, unit: Vec<f32>, metadata: Metadata) {
-        let slot = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+        // `upsert` keeps the slot count within `MAX_SLOTS`.
+        let slot = self.ids.len() as u32;
         let layer = self.random_layer();
         self.units.extend_from_slice(&unit);
         self.ids.push(id.clone());
