@@ -52,7 +52,6 @@ impl L1 {
                 let bytes = value.content.len() + key.1.len() + value.hash.len() + 64;
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
-            .support_invalidation_closures()
             .build();
         L1 {
             entries,
@@ -78,17 +77,22 @@ impl L1 {
         }
     }
 
-    /// Evicts `path` and everything below it.
+    /// Evicts the file `path`.
     pub(crate) fn invalidate(&self, root: usize, path: &str) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.invalidate(&(root, path.to_owned()));
+    }
+
+    /// Evicts `path` and everything below it (a directory that moved or vanished). Scans the
+    /// entries, so it is used only for watcher events that may concern a directory.
+    pub(crate) fn invalidate_tree(&self, root: usize, path: &str) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.invalidate(&(root, path.to_owned()));
         let below = format!("{path}/");
-        let matched = self
-            .entries
-            .invalidate_entries_if(move |key, _| key.0 == root && key.1.starts_with(&below));
-        if let Err(err) = matched {
-            tracing::warn!(%err, "files cache: prefix invalidation failed; clearing");
-            self.entries.invalidate_all();
+        for (key, _) in self.entries.iter() {
+            if key.0 == root && key.1.starts_with(&below) {
+                self.entries.invalidate(key.as_ref());
+            }
         }
     }
 
@@ -115,9 +119,21 @@ pub(crate) fn watch(roots: Arc<Roots>, cache: L1) -> notify::Result<RecommendedW
                     return;
                 }
                 for path in &event.paths {
-                    match handler_roots.locate_absolute(path) {
-                        Some((root, rel)) => cache.invalidate(root, &rel),
-                        None => cache.clear(),
+                    let Some((root, rel)) = handler_roots.locate_absolute(path) else {
+                        cache.clear();
+                        continue;
+                    };
+                    // A path that is now a regular file (or a staged temp file) is one entry;
+                    // anything else may have been a directory with cached files below it.
+                    let staged = rel
+                        .rsplit('/')
+                        .next()
+                        .is_some_and(|name| name.starts_with(".mcp-tmp-"));
+                    let is_file = std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_file());
+                    if staged || is_file {
+                        cache.invalidate(root, &rel);
+                    } else {
+                        cache.invalidate_tree(root, &rel);
                     }
                 }
             }

@@ -13,8 +13,13 @@
 //! Errors never echo where a symlink points: they name the caller's path only.
 //!
 //! A resolved path carries its *canonical* relative path (symlinks inside the root followed,
-//! `.` and `..` applied by cap-std's sandboxed `canonicalize`) so that aliases of one file
-//! share one version history, one lock and one cache entry. The canonical absolute path
+//! `.` and `..` applied) so that aliases of one file share one version history, one lock and
+//! one cache entry. It is computed by [`canonical`], which walks the components through the
+//! root's handle (`symlink_metadata`, `read_link_contents`) and never reads a name back from
+//! an open descriptor: cap-std's own `canonicalize` does (`/proc/self/fd`), and a file
+//! replaced by a concurrent rename then comes back as `name (deleted)`, which would give one
+//! file two lock keys. The walk also refuses `..` above the root and absolute symlinks, like
+//! cap-std does, but the sandbox does not rely on it: every I/O still goes through cap-std. The canonical absolute path
 //! (`root/relative`) is the key under which versions and locks are stored, so history
 //! survives a restart as long as the root stays where it is.
 
@@ -148,51 +153,36 @@ impl Roots {
     pub(crate) fn existing(&self, raw: &str) -> Result<Resolved> {
         let (root, rest) = self.locate(raw)?;
         let dir = &self.roots[root].dir;
-        let canonical = if Self::plain(rest).is_some_and(|p| p.is_empty()) {
-            PathBuf::new()
-        } else {
-            dir.canonicalize(rest).map_err(|err| io_error(raw, err))?
-        };
-        Ok(self.resolved(root, &canonical))
+        match canonical(dir, rest).map_err(|err| io_error(raw, err))? {
+            (canonical, true) => Ok(self.resolved(root, &canonical)),
+            (_, false) => Err(Error::NotFound(format!("{raw}: no such file or directory"))),
+        }
     }
 
-    /// Resolves a path that is about to be written: an existing target is resolved like
-    /// [`Roots::existing`]; otherwise its parent must resolve (it is created when
-    /// `create_parents`), and the final name is taken as given. A final component that is a
-    /// symlink which does not resolve inside the root is refused.
+    /// Resolves a path that is about to be written: symlinks are followed as far as they go,
+    /// so a dangling symlink inside the root names its (inside) target, and one leading
+    /// outside is refused. Missing parents are created when `create_parents`.
     pub(crate) fn for_write(&self, raw: &str, create_parents: bool) -> Result<Resolved> {
         let (root, rest) = self.locate(raw)?;
         let dir = &self.roots[root].dir;
-        match dir.canonicalize(rest) {
-            Ok(canonical) => return Ok(self.resolved(root, &canonical)),
-            Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(io_error(raw, err)),
-            Err(_) => {}
+        if !matches!(rest.components().next_back(), Some(Component::Normal(_))) {
+            return Err(Error::InvalidArgument(format!(
+                "{raw}: does not name a file"
+            )));
         }
-        let name = match rest.components().next_back() {
-            Some(Component::Normal(name)) => name,
-            _ => {
-                return Err(Error::InvalidArgument(format!(
-                    "{raw}: does not name a file"
-                )))
-            }
-        };
-        let parent = rest.parent().unwrap_or(Path::new(""));
-        let parent_canonical = if Self::plain(parent).is_some_and(|p| p.is_empty()) {
-            PathBuf::new()
-        } else {
-            if create_parents {
+        let resolved = match canonical(dir, rest) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound && create_parents => {
+                let parent = rest.parent().unwrap_or(Path::new(""));
                 dir.create_dir_all(parent)
                     .map_err(|err| io_error(raw, err))?;
+                canonical(dir, rest)
             }
-            dir.canonicalize(parent).map_err(|err| io_error(raw, err))?
+            other => other,
         };
-        let target = parent_canonical.join(name);
-        if dir
-            .symlink_metadata(&target)
-            .is_ok_and(|meta| meta.file_type().is_symlink())
-        {
-            return Err(Error::PermissionDenied(format!(
-                "{raw}: is a symbolic link that does not resolve to a file inside the root"
+        let (target, _) = resolved.map_err(|err| io_error(raw, err))?;
+        if target.as_os_str().is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "{raw}: names a root, not a file"
             )));
         }
         Ok(self.resolved(root, &target))
@@ -285,7 +275,7 @@ pub(crate) fn io_error(shown: &str, err: io::Error) -> Error {
 }
 
 impl Roots {
-    /// Resolves a path without following its final component: the parent is canonicalized,
+    /// Resolves a path without following its final component: the parent is resolved,
     /// the name kept. For actions on the entry itself (delete, move, lstat-like checks), so
     /// deleting a symlink removes the link, never its target.
     pub(crate) fn entry(&self, raw: &str) -> Result<Resolved> {
@@ -295,14 +285,79 @@ impl Roots {
             _ => return self.existing(raw),
         };
         let parent = rest.parent().unwrap_or(Path::new(""));
-        let parent_canonical = if Self::plain(parent).is_some_and(|p| p.is_empty()) {
-            PathBuf::new()
-        } else {
-            self.roots[root]
-                .dir
-                .canonicalize(parent)
-                .map_err(|err| io_error(raw, err))?
-        };
+        let (parent_canonical, exists) =
+            canonical(&self.roots[root].dir, parent).map_err(|err| io_error(raw, err))?;
+        if !exists {
+            return Err(Error::NotFound(format!("{raw}: no such file or directory")));
+        }
         Ok(self.resolved(root, &parent_canonical.join(name)))
     }
+}
+
+/// Most symlinks one resolution follows (as Linux's `MAXSYMLINKS`).
+const MAX_SYMLINKS: usize = 40;
+
+/// The canonical form of `path` inside `dir`: symlinks followed, `.` and `..` applied, and
+/// whether it exists. A missing final component is kept as given (`false`); a missing
+/// directory on the way is `NotFound`. `..` above the root and absolute symlinks are
+/// `PermissionDenied`, too many links `ELOOP`. Link targets never appear in errors.
+pub(crate) fn canonical(dir: &Dir, path: &Path) -> io::Result<(PathBuf, bool)> {
+    let escape = || {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "path leads outside the root",
+        )
+    };
+    let mut pending: Vec<std::ffi::OsString> = Vec::new();
+    push_components(&mut pending, path)?;
+    let mut resolved = PathBuf::new();
+    let mut followed = 0;
+    while let Some(component) = pending.pop() {
+        if component == ".." {
+            if !resolved.pop() {
+                return Err(escape());
+            }
+            continue;
+        }
+        let candidate = resolved.join(&component);
+        match dir.symlink_metadata(&candidate) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                followed += 1;
+                if followed > MAX_SYMLINKS {
+                    return Err(io::Error::from_raw_os_error(40));
+                }
+                let target = dir.read_link_contents(&candidate)?;
+                if target.has_root() {
+                    return Err(escape());
+                }
+                push_components(&mut pending, &target)?;
+            }
+            Ok(_) => resolved = candidate,
+            Err(err) if err.kind() == io::ErrorKind::NotFound && pending.is_empty() => {
+                return Ok((candidate, false));
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok((resolved, true))
+}
+
+/// Pushes the components of `path` so that the first one is popped first; `.` is dropped.
+fn push_components(pending: &mut Vec<std::ffi::OsString>, path: &Path) -> io::Result<()> {
+    let mut parts = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(name) => parts.push(name.to_owned()),
+            Component::ParentDir => parts.push("..".into()),
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "path leads outside the root",
+                ))
+            }
+        }
+    }
+    pending.extend(parts.into_iter().rev());
+    Ok(())
 }
