@@ -28,10 +28,39 @@ pub const INVALIDATION_TOPIC: &str = "mcp.files.invalidate";
 
 /// A cached file.
 pub(crate) struct CachedFile {
-    pub(crate) content: Arc<[u8]>,
+    pub(crate) body: Body,
     pub(crate) version: u64,
     pub(crate) hash: String,
-    pub(crate) text: bool,
+}
+
+/// A file's content, kept as validated text when it is text, so a hit neither re-validates
+/// nor copies it.
+pub(crate) enum Body {
+    /// UTF-8 without NUL bytes.
+    Text(Arc<str>),
+    /// Anything else.
+    Binary(Arc<[u8]>),
+}
+
+impl Body {
+    /// Classifies `content` once.
+    pub(crate) fn new(content: Vec<u8>) -> Self {
+        if content.contains(&0) {
+            return Body::Binary(content.into());
+        }
+        match String::from_utf8(content) {
+            Ok(text) => Body::Text(text.into()),
+            Err(err) => Body::Binary(err.into_bytes().into()),
+        }
+    }
+
+    /// The raw bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Body::Text(text) => text.as_bytes(),
+            Body::Binary(bytes) => bytes,
+        }
+    }
 }
 
 type Key = (usize, String);
@@ -49,7 +78,7 @@ impl L1 {
         let entries = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|key: &Key, value: &Arc<CachedFile>| {
-                let bytes = value.content.len() + key.1.len() + value.hash.len() + 64;
+                let bytes = value.body.bytes().len() + key.1.len() + value.hash.len() + 64;
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
             .build();
@@ -59,8 +88,9 @@ impl L1 {
         }
     }
 
-    pub(crate) fn get(&self, root: usize, path: &str) -> Option<Arc<CachedFile>> {
-        self.entries.get(&(root, path.to_owned()))
+    /// The cached file at (root, plain relative path).
+    pub(crate) fn get(&self, key: &(usize, String)) -> Option<Arc<CachedFile>> {
+        self.entries.get(key)
     }
 
     /// The generation to pass to [`L1::fill`] (read it before reading the disk).

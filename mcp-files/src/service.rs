@@ -40,7 +40,7 @@ use mcp_core::{ActionSpec, BackendHealth, Error, Result};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::cache::{self, CachedFile, Invalidation, INVALIDATION_TOPIC, L1};
+use crate::cache::{self, Body, CachedFile, Invalidation, INVALIDATION_TOPIC, L1};
 use crate::sandbox::{io_error, Resolved, Roots};
 use crate::{
     Created, Deleted, Diff, Edited, Entry, FileContent, FilesConfig, Kind, Listing, LockInfo,
@@ -261,9 +261,10 @@ impl FilesService {
         if let Some(cache) = &self.cache {
             let (root, rest) = self.roots.locate(path)?;
             if let Some(plain) = Roots::plain(rest) {
-                if let Some(hit) = cache.get(root, &plain) {
-                    let shown = self.roots.display(root, Path::new(&plain));
-                    return self.present(shown, &hit.content, &hit, range, Source::Cache);
+                let key = (root, plain);
+                if let Some(hit) = cache.get(&key) {
+                    let shown = self.roots.display(root, Path::new(&key.1));
+                    return self.present(shown, &hit, range, Source::Cache);
                 }
             }
         }
@@ -308,23 +309,23 @@ impl FilesService {
         };
         let hash = version.hash.clone().unwrap_or_default();
         let file = CachedFile {
-            text: is_text(&content),
-            content: content.into(),
+            body: Body::new(content),
             version: version.version,
             hash,
         };
-        if file.content.len() as u64 > self.config.max_read_bytes && range == ReadRange::Whole {
+        if file.body.bytes().len() as u64 > self.config.max_read_bytes && range == ReadRange::Whole
+        {
             return Err(Error::PayloadTooLarge(format!(
                 "{path}: {} bytes is more than the {} a read returns whole; pass offset/length",
-                file.content.len(),
+                file.body.bytes().len(),
                 self.config.max_read_bytes
             )));
         }
         let file = Arc::new(file);
-        let result = self.present(shown, &file.content, &file, range, Source::Disk);
+        let result = self.present(shown, &file, range, Source::Disk);
         if let (Some(cache), Some(generation)) = (&self.cache, generation) {
             let (_, rest) = self.roots.locate(path)?;
-            let cacheable = file.content.len() as u64 <= self.config.max_read_bytes;
+            let cacheable = file.body.bytes().len() as u64 <= self.config.max_read_bytes;
             if let Some(plain) =
                 Roots::plain(rest).filter(|p| cacheable && Path::new(p) == resolved.rel)
             {
@@ -391,11 +392,11 @@ impl FilesService {
     fn present(
         &self,
         shown: String,
-        content: &[u8],
         file: &CachedFile,
         range: ReadRange,
         source: Source,
     ) -> Result<FileContent> {
+        let content = file.body.bytes();
         let max = self.config.max_read_bytes as usize;
         let part = match range {
             ReadRange::Whole => content,
@@ -408,10 +409,14 @@ impl FilesService {
             ReadRange::Tail(n) => tail(content, n),
         };
         let partial = part.len() != content.len();
-        let mut out = if file.text && !partial {
+        let whole_text = match &file.body {
+            Body::Text(text) if !partial => Some(text.clone()),
+            _ => None,
+        };
+        let mut out = if let Some(text) = whole_text {
             FileContent {
                 path: shown,
-                content: Some(String::from_utf8_lossy(part).into_owned()),
+                content: Some(text),
                 content_base64: None,
                 size: content.len() as u64,
                 version: file.version,
@@ -1289,7 +1294,7 @@ impl FilesService {
         if is_text(&content) {
             Ok(FileContent {
                 path: shown,
-                content: String::from_utf8(content).ok(),
+                content: String::from_utf8(content).ok().map(Arc::from),
                 content_base64: None,
                 size,
                 version,
@@ -1626,7 +1631,7 @@ fn encode(
     source: Source,
 ) -> FileContent {
     let (content, content_base64) = if is_text(part) {
-        (String::from_utf8(part.to_vec()).ok(), None)
+        (std::str::from_utf8(part).ok().map(Arc::from), None)
     } else {
         (
             None,

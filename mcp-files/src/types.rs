@@ -2,6 +2,8 @@
 //! (their JSON Schemas are the actions' result schemas).
 
 use schemars::JsonSchema;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// Which part of a file [`FilesService::read`](crate::FilesService::read) returns.
@@ -40,9 +42,10 @@ pub enum Source {
 pub struct FileContent {
     /// The path as it resolves inside its root.
     pub path: String,
-    /// The content (or the requested part) when it is UTF-8 text.
+    /// The content (or the requested part) when it is UTF-8 text. Shared with the cache, so
+    /// a cached whole-file read copies nothing.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub content: Option<String>,
+    pub content: Option<Arc<str>>,
     /// The content (or the requested part), base64, when it is binary.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_base64: Option<String>,

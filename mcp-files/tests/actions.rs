@@ -35,7 +35,16 @@ async fn write_then_read_text_and_binary() {
     assert_eq!(read.version, 1);
     assert_eq!(read.hash.as_deref(), Some(written.hash.as_str()));
     assert_eq!(read.source, Source::Disk);
-    let again = files.read("a/b/notes.txt", ReadRange::Whole).await.unwrap();
+    // The watcher reports this service's own write too and may evict once more shortly
+    // after it, so poll (with a deadline) until a read is served from the cache.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let again = loop {
+        let again = files.read("a/b/notes.txt", ReadRange::Whole).await.unwrap();
+        if again.source == Source::Cache || std::time::Instant::now() > deadline {
+            break again;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     assert_eq!(again.source, Source::Cache);
     assert_eq!(again.content.as_deref(), Some("hello\n"));
 
