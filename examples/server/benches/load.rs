@@ -320,6 +320,14 @@ async fn main() {
     }
 
     let server = PathBuf::from(env!("CARGO_BIN_EXE_mcp-server"));
+    // Pipelined calls measure the transport, not the per-key budget.
+    let config_file = std::env::temp_dir().join(format!("mcp-bench-{}.toml", std::process::id()));
+    std::fs::write(
+        &config_file,
+        "[limits]\nrate_per_second = 100000000\nrate_burst = 100000000\n",
+    )
+    .expect("bench config");
+    let config_arg = config_file.display().to_string();
     println!("\n## MCP tools/call over stdio, {PIPELINED_CALLS} pipelined calls");
     let create = json!({"name": "context_create_entities", "arguments": {"entities": [
         {"name": "Ada", "entityType": "person", "observations": ["writes Rust"]},
@@ -327,7 +335,7 @@ async fn main() {
     let open = json!({"name": "context_open_nodes", "arguments": {"names": ["Ada"]}});
     let ours = stdio_calls_per_second(
         &server,
-        &["--stdio".into()],
+        &["--stdio".into(), "--config".into(), config_arg.clone()],
         &[],
         std::slice::from_ref(&create),
         &open,
@@ -375,7 +383,13 @@ async fn main() {
     let read_ours = json!({"name": "files_read", "arguments": {"path": file}});
     let ours = stdio_calls_per_second(
         &server,
-        &["--stdio".into(), "--root".into(), dir.display().to_string()],
+        &[
+            "--stdio".into(),
+            "--config".into(),
+            config_arg.clone(),
+            "--root".into(),
+            dir.display().to_string(),
+        ],
         &[],
         &[],
         &read_ours,
@@ -400,6 +414,7 @@ async fn main() {
 
     println!("\n## Cold start and idle RSS (mcp-server --listen, in-memory)");
     let (cold, rss_kb) = cold_start_and_idle_rss(&server).await;
+    let _ = std::fs::remove_file(&config_file);
     println!("spawn to first answered /health: {}", ms(cold));
     println!("idle RSS after 1 s: {:.1} MiB", rss_kb as f64 / 1024.0);
 }
