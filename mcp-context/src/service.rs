@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
-use mcp_backends::memory::{MemoryGraphStore, MemoryVectorIndex};
+use mcp_backends::memory::{HnswVectorIndex, MemoryGraphStore};
 use mcp_backends::vector::filter_matches;
 use mcp_backends::{Edge, GraphStore, Metadata, Node, VectorIndex, VectorRecord};
 use mcp_core::{
@@ -117,13 +117,14 @@ impl ContextService {
         Ok(ContextService::assemble(embedder, vectors, graph))
     }
 
-    /// The zero-setup service: cached [`HashEmbedder`] (384 dimensions) and in-memory backends.
+    /// The zero-setup service: cached [`HashEmbedder`] (384 dimensions) and in-memory backends
+    /// (an HNSW vector index, exact below 2,000 chunks and for selective filters).
     pub fn in_memory() -> Self {
         let embedder = HashEmbedder::default();
         let dimensions = embedder.dimensions();
         ContextService::assemble(
             Arc::new(CachedEmbedder::new(Arc::new(embedder), 10_000)),
-            Arc::new(MemoryVectorIndex::new(dimensions)),
+            Arc::new(HnswVectorIndex::new(dimensions)),
             Arc::new(MemoryGraphStore::new()),
         )
     }
