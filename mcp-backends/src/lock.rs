@@ -37,6 +37,24 @@ pub struct Lease {
     pub expires_in: Duration,
 }
 
+impl Lease {
+    /// A lease as a remote backend reports it: `millis_left` on the server's clock (negative
+    /// values, from a lease expiring while it was read, count as zero).
+    pub(crate) fn from_millis_left(
+        resource: &str,
+        owner: String,
+        token: u64,
+        millis_left: i64,
+    ) -> Self {
+        Lease {
+            resource: resource.to_owned(),
+            owner,
+            token,
+            expires_in: Duration::from_millis(millis_left.max(0) as u64),
+        }
+    }
+}
+
 /// Exclusive, expiring leases.
 ///
 /// Semantics every backend must share (checked by the conformance suite):

@@ -45,15 +45,6 @@ fn stored_token(token: i64) -> u64 {
     token.max(0) as u64
 }
 
-fn lease(resource: &str, owner: String, token: u64, millis: i64) -> Lease {
-    Lease {
-        resource: resource.to_owned(),
-        owner,
-        token,
-        expires_in: Duration::from_millis(millis.max(0) as u64),
-    }
-}
-
 #[async_trait]
 impl LockManager for PostgresLockManager {
     fn backend(&self) -> &'static str {
@@ -97,7 +88,7 @@ impl LockManager for PostgresLockManager {
         .await
         .map_err(map_err)?;
         match row {
-            Some(row) if row.get::<bool, _>(0) => Ok(lease(
+            Some(row) if row.get::<bool, _>(0) => Ok(Lease::from_millis_left(
                 resource,
                 owner.to_owned(),
                 stored_token(row.get(1)),
@@ -133,7 +124,7 @@ impl LockManager for PostgresLockManager {
             Err(_) => None,
         };
         match refreshed {
-            Some(row) => Ok(lease(resource, row.get(0), token, millis)),
+            Some(row) => Ok(Lease::from_millis_left(resource, row.get(0), token, millis)),
             None => Err(Error::Locked(format!(
                 "token {token} does not hold a live lease on {resource}"
             ))),
@@ -169,7 +160,7 @@ impl LockManager for PostgresLockManager {
         .await
         .map_err(map_err)?;
         Ok(row.map(|row| {
-            lease(
+            Lease::from_millis_left(
                 resource,
                 row.get::<Option<String>, _>(0).unwrap_or_default(),
                 stored_token(row.get(1)),

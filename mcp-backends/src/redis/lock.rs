@@ -110,15 +110,6 @@ fn parse_token(text: &str) -> Result<u64> {
     })
 }
 
-fn lease(resource: &str, owner: String, token: u64, millis: i64) -> Lease {
-    Lease {
-        resource: resource.to_owned(),
-        owner,
-        token,
-        expires_in: Duration::from_millis(millis.max(0) as u64),
-    }
-}
-
 #[async_trait]
 impl LockManager for RedisLockManager {
     fn backend(&self) -> &'static str {
@@ -142,7 +133,12 @@ impl LockManager for RedisLockManager {
                 left.max(0)
             )));
         }
-        Ok(lease(resource, holder, parse_token(&token)?, left))
+        Ok(Lease::from_millis_left(
+            resource,
+            holder,
+            parse_token(&token)?,
+            left,
+        ))
     }
 
     async fn refresh(&self, resource: &str, token: u64, ttl: Duration) -> Result<Lease> {
@@ -156,7 +152,7 @@ impl LockManager for RedisLockManager {
             .await
             .map_err(map_err)?;
         match reply {
-            Some((owner, left)) => Ok(lease(resource, owner, token, left)),
+            Some((owner, left)) => Ok(Lease::from_millis_left(resource, owner, token, left)),
             None => Err(Error::Locked(format!(
                 "token {token} does not hold a live lease on {resource}"
             ))),
@@ -192,7 +188,7 @@ impl LockManager for RedisLockManager {
             backend: "redis",
             message: format!("malformed lease value {held:?}"),
         })?;
-        Ok(Some(lease(
+        Ok(Some(Lease::from_millis_left(
             resource,
             owner.to_owned(),
             parse_token(token)?,
