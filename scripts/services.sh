@@ -19,7 +19,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 STATE="$ROOT/.services"
 PG_BIN=/usr/lib/postgresql/15/bin
-PG_DIR="/var/tmp/mcp-services-pg/$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)"
+# One PostgreSQL cluster per machine (the port is fixed anyway), shared by every checkout, so a
+# `down` + `up` from any checkout (the outage tests do that) brings back the same databases.
+PG_BASE=/var/tmp/mcp-services-pg
+PG_DIR="$PG_BASE/machine"
+# The cluster a `down` stopped, restarted by the next `up` (it may be another checkout's).
+PG_LAST="$PG_BASE/last-stopped"
 REDIS_PORT=6379 PG_PORT=5432 NEO4J_PORT=7687
 ALL=(redis postgres neo4j)
 
@@ -86,15 +91,18 @@ postgres_up() {
   [[ -x $PG_BIN/postgres ]] || apt_install postgresql-15
   id postgres >/dev/null 2>&1 || useradd --system --home /var/lib/postgresql postgres
   if ! pg_ready; then
-    mkdir -p "$PG_DIR"
-    chown postgres "$PG_DIR"
-    if [[ ! -f $PG_DIR/data/PG_VERSION ]]; then
-      log "initdb in $PG_DIR/data"
-      as_postgres "$PG_BIN/initdb -D $PG_DIR/data -A trust -U postgres" >/dev/null
+    local dir="$PG_DIR" last
+    last=$(cat "$PG_LAST" 2>/dev/null || true)
+    [[ -n $last && -f $last/data/PG_VERSION ]] && dir="$last"
+    mkdir -p "$dir"
+    chown postgres "$PG_BASE" "$dir"
+    if [[ ! -f $dir/data/PG_VERSION ]]; then
+      log "initdb in $dir/data"
+      as_postgres "$PG_BIN/initdb -D $dir/data -A trust -U postgres" >/dev/null
     fi
-    as_postgres "$PG_BIN/pg_ctl -D $PG_DIR/data -l $PG_DIR/log -w -t 30 \
-      -o '-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1' start" >/dev/null ||
-      { tail -20 "$PG_DIR/log" >&2; die "postgres did not start"; }
+    as_postgres "$PG_BIN/pg_ctl -D $dir/data -l $dir/log -w -t 30 \
+      -o '-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1' start" >/dev/null ||
+      { tail -20 "$dir/log" >&2; die "postgres did not start"; }
   fi
   wait_for 30 pg_ready || die "postgres does not answer"
   local psql=(psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -tA)
@@ -114,6 +122,8 @@ postgres_down() {
   data=$(psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -tAc 'SHOW data_directory' 2>/dev/null) ||
     data="$PG_DIR/data"
   as_postgres "$PG_BIN/pg_ctl -D $data -m fast -w stop" >/dev/null
+  mkdir -p "$PG_BASE"
+  dirname "$data" >"$PG_LAST"
   wait_for 15 bash -c "! $PG_BIN/pg_isready -q -h 127.0.0.1 -p $PG_PORT" || die "postgres did not stop"
 }
 
