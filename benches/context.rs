@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use mcp_backends::memory::{HnswVectorIndex, MemoryVectorIndex};
+use mcp_backends::testing::data::{self, GaussianVectors};
 use mcp_backends::{Metadata, VectorIndex, VectorRecord};
 use tokio::runtime::Runtime;
 
@@ -42,29 +43,6 @@ fn runtime() -> Runtime {
         .expect("tokio runtime")
 }
 
-/// Deterministic Gaussian numbers (splitmix64 + Box-Muller).
-struct Gaussian(u64);
-
-impl Gaussian {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-    }
-
-    fn vector(&mut self, dimensions: usize) -> Vec<f32> {
-        (0..dimensions)
-            .map(|_| {
-                let (u, v) = (self.uniform(), self.uniform());
-                ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-            })
-            .collect()
-    }
-}
-
 /// Which synthetic vectors a run uses.
 #[derive(Clone, Copy)]
 enum Data {
@@ -83,27 +61,12 @@ impl Data {
     }
 
     fn vectors(self, count: usize, seed: u64) -> Vec<Vec<f32>> {
-        let mut source = Gaussian(seed);
         match self {
-            Data::Uniform => (0..count).map(|_| source.vector(DIMENSIONS)).collect(),
-            Data::EmbeddingLike => {
-                let projection: Vec<Vec<f32>> = (0..24)
-                    .map(|row| Gaussian(77 + row).vector(DIMENSIONS))
-                    .collect();
-                (0..count)
-                    .map(|_| {
-                        let latent = source.vector(24);
-                        let noise = source.vector(DIMENSIONS);
-                        (0..DIMENSIONS)
-                            .map(|d| {
-                                let signal: f32 =
-                                    latent.iter().zip(&projection).map(|(l, p)| l * p[d]).sum();
-                                signal + 0.1 * 24f32.sqrt() * noise[d]
-                            })
-                            .collect()
-                    })
-                    .collect()
+            Data::Uniform => {
+                let mut source = GaussianVectors::new(seed);
+                (0..count).map(|_| source.gaussian(DIMENSIONS)).collect()
             }
+            Data::EmbeddingLike => data::embedding_like(count, DIMENSIONS, seed),
         }
     }
 }

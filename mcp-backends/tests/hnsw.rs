@@ -5,34 +5,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use mcp_backends::memory::{HnswConfig, HnswVectorIndex, MemoryVectorIndex};
+use mcp_backends::testing::data::{self, GaussianVectors};
 use mcp_backends::{Metadata, VectorIndex, VectorRecord};
 use serde_json::json;
 
-/// Deterministic Gaussian vectors (splitmix64 + Box-Muller).
-struct Vectors(u64);
-
-impl Vectors {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-    }
-
-    fn gaussian(&mut self, dimensions: usize) -> Vec<f32> {
-        (0..dimensions)
-            .map(|_| {
-                let (u, v) = (self.uniform(), self.uniform());
-                ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-            })
-            .collect()
-    }
-}
-
 fn records(count: usize, dimensions: usize, seed: u64) -> Vec<VectorRecord> {
-    let mut vectors = Vectors(seed);
+    let mut vectors = GaussianVectors::new(seed);
     (0..count)
         .map(|i| {
             let metadata =
@@ -98,29 +76,17 @@ async fn loaded(
 #[tokio::test]
 async fn recall_at_10_against_exact() {
     let (hnsw, exact) = loaded(2_000, 64, graph_only(HnswConfig::default())).await;
-    let queries: Vec<Vec<f32>> = (0..50).map(|i| Vectors(1_000 + i).gaussian(64)).collect();
+    let queries: Vec<Vec<f32>> = (0..50)
+        .map(|i| GaussianVectors::new(1_000 + i).gaussian(64))
+        .collect();
     let recall = recall(&hnsw, &exact, &queries, 10, &Metadata::new()).await;
     println!("recall@10 on 2,000 x 64-d: {recall:.3}");
     assert!(recall >= 0.95, "recall@10 {recall}");
 }
 
-/// `count` 384-d vectors with the low intrinsic dimension of text embeddings: a 24-d Gaussian
-/// latent point through a fixed random 24 x 384 projection, plus 10 % isotropic noise.
+/// `count` 384-d embedding-like vectors (see [`data::embedding_like`]).
 fn embedding_like(count: usize, seed: u64) -> Vec<Vec<f32>> {
-    let projection: Vec<Vec<f32>> = (0..24).map(|row| Vectors(77 + row).gaussian(384)).collect();
-    let mut source = Vectors(seed);
-    (0..count)
-        .map(|_| {
-            let latent = source.gaussian(24);
-            let noise = source.gaussian(384);
-            (0..384)
-                .map(|d| {
-                    let signal: f32 = latent.iter().zip(&projection).map(|(l, p)| l * p[d]).sum();
-                    signal + 0.1 * 24f32.sqrt() * noise[d]
-                })
-                .collect()
-        })
-        .collect()
+    data::embedding_like(count, 384, seed)
 }
 
 /// The 20,000 x 384-d case, on uniformly random vectors (the hardest input: no structure)
@@ -134,7 +100,9 @@ async fn recall_at_10_against_exact_20k_384d() {
     let data = records(20_000, 384, 7);
     uniform.upsert(data.clone()).await.unwrap();
     uniform_exact.upsert(data).await.unwrap();
-    let queries: Vec<Vec<f32>> = (0..100).map(|i| Vectors(5_000 + i).gaussian(384)).collect();
+    let queries: Vec<Vec<f32>> = (0..100)
+        .map(|i| GaussianVectors::new(5_000 + i).gaussian(384))
+        .collect();
     let uniform_recall = recall(&uniform, &uniform_exact, &queries, 10, &Metadata::new()).await;
     println!("recall@10 on 20,000 uniformly random 384-d vectors: {uniform_recall:.3}");
 
@@ -171,7 +139,7 @@ async fn filtered_searches_return_the_filtered_top_k() {
     let (hnsw, exact) = loaded(2_000, 32, graph_only(HnswConfig::default())).await;
     let selective = json!({"group": 7}).as_object().cloned().unwrap_or_default();
     for seed in 0..10 {
-        let query = Vectors(seed).gaussian(32);
+        let query = GaussianVectors::new(seed).gaussian(32);
         let found = ids(&hnsw, &query, 10, &selective).await;
         assert_eq!(found, ids(&exact, &query, 10, &selective).await);
     }
@@ -179,7 +147,9 @@ async fn filtered_searches_return_the_filtered_top_k() {
         .as_object()
         .cloned()
         .unwrap_or_default();
-    let queries: Vec<Vec<f32>> = (0..20).map(|i| Vectors(300 + i).gaussian(32)).collect();
+    let queries: Vec<Vec<f32>> = (0..20)
+        .map(|i| GaussianVectors::new(300 + i).gaussian(32))
+        .collect();
     let recall = recall(&hnsw, &exact, &queries, 10, &broad).await;
     assert!(recall >= 0.95, "filtered recall@10 {recall}");
     for query in &queries {
@@ -194,7 +164,7 @@ async fn filtered_searches_return_the_filtered_top_k() {
 async fn small_indexes_are_exact() {
     let (hnsw, exact) = loaded(500, 16, HnswConfig::default()).await;
     for seed in 0..10 {
-        let query = Vectors(seed).gaussian(16);
+        let query = GaussianVectors::new(seed).gaussian(16);
         let a = hnsw.search(&query, 20, &Metadata::new()).await.unwrap();
         let b = exact.search(&query, 20, &Metadata::new()).await.unwrap();
         assert_eq!(a.len(), 20);
@@ -220,7 +190,7 @@ async fn deletes_and_replacements_survive_rebuilds() {
     assert_eq!(hnsw.len().await.unwrap(), 500);
     assert_eq!(hnsw.delete(&gone).await.unwrap(), 0, "already deleted");
 
-    let moved = Vectors(99).gaussian(24);
+    let moved = GaussianVectors::new(99).gaussian(24);
     let replacement = VectorRecord {
         id: "v0".into(),
         vector: moved.clone(),
@@ -237,7 +207,9 @@ async fn deletes_and_replacements_survive_rebuilds() {
     assert_eq!(top[0].metadata["replaced"], true);
 
     let deleted: HashSet<&String> = gone.iter().collect();
-    let queries: Vec<Vec<f32>> = (0..30).map(|i| Vectors(400 + i).gaussian(24)).collect();
+    let queries: Vec<Vec<f32>> = (0..30)
+        .map(|i| GaussianVectors::new(400 + i).gaussian(24))
+        .collect();
     for query in &queries {
         let found = ids(&hnsw, query, 10, &Metadata::new()).await;
         assert_eq!(found.len(), 10);
@@ -280,7 +252,7 @@ async fn concurrent_searches_during_writes() {
             let index = Arc::clone(&index);
             tokio::spawn(async move {
                 for round in 0..50 {
-                    let query = Vectors(task * 1_000 + round).gaussian(16);
+                    let query = GaussianVectors::new(task * 1_000 + round).gaussian(16);
                     let hits = index.search(&query, 5, &Metadata::new()).await.unwrap();
                     assert_eq!(hits.len(), 5);
                     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));

@@ -6,6 +6,7 @@
 //! paused clock (instant), real backends in real time with short TTLs.
 
 pub mod audit;
+pub mod data;
 pub mod events;
 pub mod graph;
 pub mod kv;
