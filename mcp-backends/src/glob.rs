@@ -1,12 +1,15 @@
 //! Redis-compatible glob patterns, so every `KvStore` backend matches keys exactly as Redis's
-//! `SCAN ... MATCH` does: `*` (any run), `?` (one character), `[abc]`, `[a-z]`, `[^a]` and
-//! `\` escapes.
+//! `SCAN ... MATCH` does: `*` (any run), `?` (one byte), `[abc]`, `[a-z]`, `[^a]` and `\`
+//! escapes. Like Redis, matching works on bytes: `?` and a class match one byte, so `?` does
+//! not match a multibyte character (`??` matches `é`), and range bounds compare as signed C
+//! `char`s, as Redis does on x86-64 (`[a-é]` spans the bytes up to `a` and those from 0xC3 up,
+//! so not `b`). In a class, `x-y` is a range whenever two characters follow `x`, even when the last is `]`
+//! (`[a-]` is the range `]`..`a`); an unterminated class runs to the end of the pattern, and a
+//! trailing `\` is a literal backslash. `fuzz/` checks this against a model and a real Redis.
 
 /// Whether `text` matches the glob `pattern`.
 pub fn matches(pattern: &str, text: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let text: Vec<char> = text.chars().collect();
-    matches_from(&pattern, &text)
+    matches_from(pattern.as_bytes(), text.as_bytes())
 }
 
 /// Escapes every glob metacharacter of `literal`, so that `escape(s) + "*"` matches exactly the
@@ -40,16 +43,17 @@ pub fn literal_prefix(pattern: &str) -> String {
     prefix
 }
 
-fn matches_from(pattern: &[char], text: &[char]) -> bool {
-    // Iterative matcher with single-star backtracking: linear in practice, no recursion depth
-    // to exhaust on hostile patterns.
+fn matches_from(pattern: &[u8], text: &[u8]) -> bool {
+    // Iterative matcher with single-star backtracking: every token but `*` consumes exactly
+    // one byte, so resuming after the last star is enough; linear in practice, and no
+    // recursion depth to exhaust on hostile patterns.
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
         if p < pattern.len() {
             match pattern[p] {
-                '*' => {
-                    while p < pattern.len() && pattern[p] == '*' {
+                b'*' => {
+                    while p < pattern.len() && pattern[p] == b'*' {
                         p += 1;
                     }
                     if p == pattern.len() {
@@ -58,27 +62,26 @@ fn matches_from(pattern: &[char], text: &[char]) -> bool {
                     star = Some((p, t));
                     continue;
                 }
-                '?' => {
+                b'?' => {
                     p += 1;
                     t += 1;
                     continue;
                 }
-                '[' => {
-                    if let Some((matched, next)) = match_class(pattern, p, text[t]) {
-                        if matched {
-                            p = next;
-                            t += 1;
-                            continue;
-                        }
+                b'[' => {
+                    let (matched, next) = match_class(pattern, p, text[t]);
+                    if matched {
+                        p = next;
+                        t += 1;
+                        continue;
                     }
                 }
-                '\\' if p + 1 < pattern.len() && pattern[p + 1] == text[t] => {
+                b'\\' if p + 1 < pattern.len() && pattern[p + 1] == text[t] => {
                     p += 2;
                     t += 1;
                     continue;
                 }
                 // An escape that does not match must not fall through to a literal `\`.
-                '\\' if p + 1 < pattern.len() => {}
+                b'\\' if p + 1 < pattern.len() => {}
                 c if c == text[t] => {
                     p += 1;
                     t += 1;
@@ -96,39 +99,35 @@ fn matches_from(pattern: &[char], text: &[char]) -> bool {
             None => return false,
         }
     }
-    pattern[p..].iter().all(|&c| c == '*')
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
-/// Matches `c` against the class starting at `pattern[open] == '['`. Returns whether it
+/// Matches byte `c` against the class starting at `pattern[open] == '['`. Returns whether it
 /// matched and the index after the class. An unterminated class runs to the end of the
 /// pattern, as in Redis.
-fn match_class(pattern: &[char], open: usize, c: char) -> Option<(bool, usize)> {
+fn match_class(pattern: &[u8], open: usize, c: u8) -> (bool, usize) {
     let mut i = open + 1;
-    let negate = matches!(pattern.get(i), Some('^'));
+    let negate = pattern.get(i) == Some(&b'^');
     if negate {
         i += 1;
     }
     let mut matched = false;
-    while i < pattern.len() && pattern[i] != ']' {
-        if pattern[i] == '\\' && i + 1 < pattern.len() {
+    while i < pattern.len() && pattern[i] != b']' {
+        if pattern[i] == b'\\' && i + 1 < pattern.len() {
             i += 1;
             matched |= pattern[i] == c;
             i += 1;
-        } else if i + 2 < pattern.len() && pattern[i + 1] == '-' && pattern[i + 2] != ']' {
-            let (lo, hi) = if pattern[i] <= pattern[i + 2] {
-                (pattern[i], pattern[i + 2])
-            } else {
-                (pattern[i + 2], pattern[i])
-            };
-            matched |= lo <= c && c <= hi;
+        } else if i + 2 < pattern.len() && pattern[i + 1] == b'-' {
+            // Redis compares range bounds as C `char`, signed on x86-64 and most servers.
+            let (a, b, c) = (pattern[i] as i8, pattern[i + 2] as i8, c as i8);
+            matched |= a.min(b) <= c && c <= a.max(b);
             i += 3;
         } else {
             matched |= pattern[i] == c;
             i += 1;
         }
     }
-    let next = (i + 1).min(pattern.len().max(i));
-    Some((matched != negate, next))
+    (matched != negate, (i + 1).min(pattern.len()))
 }
 
 #[cfg(test)]
@@ -156,6 +155,12 @@ mod tests {
             ("*a*b*c*", "xxaxxcxxbxx", false),
             ("ключ:*", "ключ:значение", true),
             ("a*", "b", false),
+            // Bytes, as in Redis: `?` is one byte, `[a-]` the range `]`..`a`.
+            ("?", "é", false),
+            ("??", "é", true),
+            ("[a-]", "]", true),
+            ("[a-]", "b", false),
+            ("[a-é]x", "bx", false),
         ];
         for (pattern, text, expected) in cases {
             assert_eq!(matches(pattern, text), expected, "{pattern:?} vs {text:?}");
