@@ -142,11 +142,31 @@ impl Registry {
             .collect()
     }
 
-    /// Pings every backend of every service.
+    /// Pings every backend of every service, the services concurrently, so one slow or
+    /// stopped backend costs its own timeout once rather than delaying every other service.
     pub async fn health(&self) -> HealthReport {
-        let mut services = BTreeMap::new();
+        let mut pings = tokio::task::JoinSet::new();
         for (name, service) in &self.inner.services {
-            services.insert(name.clone(), service.health().await);
+            let (name, service) = (name.clone(), service.clone());
+            pings.spawn(async move { (name, service.health().await) });
+        }
+        let mut services = BTreeMap::new();
+        while let Some(pinged) = pings.join_next().await {
+            match pinged {
+                Ok((name, backends)) => {
+                    services.insert(name, backends);
+                }
+                Err(err) => tracing::error!(%err, "a health check panicked"),
+            }
+        }
+        for name in self.inner.services.keys() {
+            services.entry(name.clone()).or_insert_with(|| {
+                vec![BackendHealth::from_ping(
+                    "health",
+                    "unknown",
+                    Err(Error::Internal("the health check panicked".into())),
+                )]
+            });
         }
         let ok = services
             .values()

@@ -1407,30 +1407,34 @@ impl FilesService {
         }
     }
 
-    /// Pings every backend.
+    /// Pings every backend, concurrently (a stopped backend costs its timeout once).
     pub async fn ping_all(&self) -> Vec<BackendHealth> {
+        let events = async {
+            match &self.events {
+                Some(bus) => Some(bus.ping().await),
+                None => None,
+            }
+        };
+        let (versions, locks, audit, events) = tokio::join!(
+            self.versions.ping(),
+            self.locks.ping(),
+            self.audit.ping(),
+            events
+        );
         let mut health = vec![
             BackendHealth::from_ping(
                 "versions",
                 self.versions.backend(),
-                self.versions.ping().await.map_err(Into::into),
+                versions.map_err(Into::into),
             ),
-            BackendHealth::from_ping(
-                "locks",
-                self.locks.backend(),
-                self.locks.ping().await.map_err(Into::into),
-            ),
-            BackendHealth::from_ping(
-                "audit",
-                self.audit.backend(),
-                self.audit.ping().await.map_err(Into::into),
-            ),
+            BackendHealth::from_ping("locks", self.locks.backend(), locks.map_err(Into::into)),
+            BackendHealth::from_ping("audit", self.audit.backend(), audit.map_err(Into::into)),
         ];
-        if let Some(bus) = &self.events {
+        if let (Some(bus), Some(events)) = (&self.events, events) {
             health.push(BackendHealth::from_ping(
                 "events",
                 bus.backend(),
-                bus.ping().await.map_err(Into::into),
+                events.map_err(Into::into),
             ));
         }
         health

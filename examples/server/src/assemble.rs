@@ -17,7 +17,11 @@ use mcp_core::Registry;
 use mcp_files::{FilesConfig, FilesService};
 use mcp_memory::MemoryService;
 
+#[cfg(feature = "postgres")]
+use crate::audit_buffer::BufferedAuditLog;
 use crate::config::{scheme, ServerConfig};
+#[cfg(feature = "redis")]
+use crate::limiter::FallbackLimiter;
 use crate::Error;
 
 /// The assembled services and the shared pieces transports need besides the registry.
@@ -138,13 +142,15 @@ async fn connect_versions(url: &str) -> Result<Arc<dyn VersionStore>, Error> {
     }
 }
 
+/// A remote audit log sits behind a [`BufferedAuditLog`], so no call waits for it or fails
+/// because it is down.
 async fn connect_audit(url: &str) -> Result<Arc<dyn AuditLog>, Error> {
     match scheme(url) {
         "memory" => Ok(Arc::new(MemoryAuditLog::new())),
         #[cfg(feature = "postgres")]
-        "postgres" | "postgresql" => Ok(Arc::new(
+        "postgres" | "postgresql" => Ok(Arc::new(BufferedAuditLog::new(Arc::new(
             mcp_backends::postgres::PostgresAuditLog::connect(url).await?,
-        )),
+        )))),
         _ => Err(not_built("audit", url)),
     }
 }
@@ -152,10 +158,12 @@ async fn connect_audit(url: &str) -> Result<Arc<dyn AuditLog>, Error> {
 async fn connect_rate_limiter(url: &str, quota: Quota) -> Result<Arc<dyn RateLimiter>, Error> {
     match scheme(url) {
         "memory" => Ok(Arc::new(GcraLimiter::new(quota))),
+        // While Redis is down the same quota is enforced per instance.
         #[cfg(feature = "redis")]
-        "redis" => Ok(Arc::new(
-            mcp_backends::redis::RedisRateLimiter::connect(url, quota).await?,
-        )),
+        "redis" => Ok(Arc::new(FallbackLimiter::new(
+            Arc::new(mcp_backends::redis::RedisRateLimiter::connect(url, quota).await?),
+            quota,
+        ))),
         _ => Err(not_built("rate_limit", url)),
     }
 }

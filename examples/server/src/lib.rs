@@ -14,11 +14,13 @@
 //! ```
 
 pub mod assemble;
+pub mod audit_buffer;
 pub mod auth;
 pub mod client;
 pub mod config;
 mod error;
 pub mod http;
+pub mod limiter;
 pub mod mcp;
 pub mod serve;
 mod ws;

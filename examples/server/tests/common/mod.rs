@@ -68,3 +68,52 @@ impl Drop for TempRoot {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Runs `scripts/services.sh` with `args` (e.g. `["down", "redis"]`), panicking on failure.
+pub fn services(args: &[&str]) {
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services.sh");
+    let status = std::process::Command::new("bash")
+        .arg(script)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("scripts/services.sh runs");
+    assert!(status.success(), "services.sh {args:?} failed");
+}
+
+/// Brings every shared server back up when dropped, so a failing outage test never leaves
+/// Redis, PostgreSQL or Neo4j stopped for the other tests.
+pub struct ServicesUp;
+
+impl Drop for ServicesUp {
+    fn drop(&mut self) {
+        let script =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services.sh");
+        let _ = std::process::Command::new("bash")
+            .arg(script)
+            .arg("up")
+            .stdout(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// One REST call: status, JSON body (`Null` when the body is not JSON) and how long it took.
+pub async fn rest(
+    http: &reqwest::Client,
+    server: &TestServer,
+    service: &str,
+    action: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let response = http
+        .post(server.url(&format!("/api/mcp/{service}/{action}")))
+        .json(&body)
+        .send()
+        .await
+        .expect("the server answers");
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body, started.elapsed())
+}
