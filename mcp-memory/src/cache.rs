@@ -120,6 +120,7 @@ impl L1 {
 /// Globally unique epoch tokens: a random per-instance seed and a counter.
 pub(crate) struct Epochs {
     seed: u64,
+    origin: String,
     counter: AtomicU64,
 }
 
@@ -135,10 +136,21 @@ impl Epochs {
                 .unwrap_or(0),
         );
         hasher.write_u32(std::process::id());
+        let seed = hasher.finish();
         Epochs {
-            seed: hasher.finish(),
+            seed,
+            origin: seed
+                .to_le_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
             counter: AtomicU64::new(0),
         }
+    }
+
+    /// This instance's mark (hex), the same in every token it produces.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// A token no instance has produced before.

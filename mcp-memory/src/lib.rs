@@ -32,6 +32,9 @@
 //! entry already carries that epoch) and clears everything on a lag, to free memory early.
 //! Reads concurrent with a write may return either the old or the new value.
 //!
+//! With an event bus, an instance also announces on [`EXPIRY_TOPIC`] when a value it stored
+//! with a TTL runs out (best effort; see [`ExpiryNotice`] and the `expiry` module notes).
+//!
 //! Limits of the guarantee: it assumes the store is linearizable per key (one Redis primary,
 //! or PostgreSQL; not reads from asynchronously replicated Redis replicas), and that every
 //! writer goes through `MemoryService` — a value changed behind its back keeps its epoch, so
@@ -62,11 +65,13 @@
 mod api;
 mod cache;
 mod config;
+mod expiry;
 mod service;
 mod types;
 
 pub use cache::INVALIDATION_TOPIC;
 pub use config::{MemoryConfig, DEFAULT_TTL};
+pub use expiry::{ExpiryNotice, EXPIRY_TOPIC, MAX_PENDING};
 pub use service::{MemoryService, MemoryServiceBuilder};
 pub use types::{
     Deleted, Expired, Retrieved, RetrievedMany, SearchPage, SearchQuery, Stats, StoreOptions,

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::cache::{Cached, Epochs, INVALIDATION_TOPIC, L1};
+use crate::expiry::{ExpiryNotice, ExpiryWatch};
 use crate::{
     Deleted, Expired, MemoryConfig, Retrieved, RetrievedMany, SearchPage, SearchQuery, Stats,
     StoreOptions, Stored, TtlInfo,
@@ -34,6 +35,8 @@ pub struct MemoryService {
     misses: AtomicU64,
     pub(crate) actions: Vec<ActionSpec>,
     subscriber: Option<JoinHandle<()>>,
+    /// With an event bus: announces expiries of the TTL writes made here.
+    expiry: Option<Arc<ExpiryWatch>>,
 }
 
 /// Configures a [`MemoryService`].
@@ -67,10 +70,19 @@ impl MemoryServiceBuilder {
     }
 
     /// Builds the service; with both a cache and an event bus it subscribes to the
-    /// invalidation topic first and spawns the task that applies them (so it must run inside
-    /// a tokio runtime).
+    /// invalidation topic first and spawns the task that applies them, and with an event bus
+    /// it starts announcing expiries on [`crate::EXPIRY_TOPIC`] (so it must run inside a
+    /// tokio runtime).
     pub async fn build(self) -> Result<MemoryService> {
         let cache = self.cache_bytes.map(L1::new);
+        let epochs = Epochs::new();
+        let expiry = match &self.events {
+            Some(bus) => Some(
+                ExpiryWatch::start(self.kv.clone(), bus.clone(), epochs.origin().to_owned())
+                    .await?,
+            ),
+            None => None,
+        };
         let subscriber = match (&cache, &self.events) {
             (Some(cache), Some(bus)) => {
                 let subscription = bus.subscribe(INVALIDATION_TOPIC).await?;
@@ -86,11 +98,12 @@ impl MemoryServiceBuilder {
             events: self.events,
             cache,
             config: self.config,
-            epochs: Epochs::new(),
+            epochs,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             actions: crate::api::action_specs(),
             subscriber,
+            expiry,
         })
     }
 }
@@ -129,11 +142,14 @@ async fn apply_invalidations(mut subscription: mcp_backends::Subscription, cache
 
 /// The payload published on [`INVALIDATION_TOPIC`].
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Invalidation {
+pub(crate) struct Invalidation {
     /// The store key written.
-    key: String,
+    pub(crate) key: String,
     /// The epoch the write set (hex), `None` when it removed the value.
-    epoch: Option<String>,
+    pub(crate) epoch: Option<String>,
+    /// The writing instance's mark ([`Epochs::origin`]); absent from older writers.
+    #[serde(default)]
+    pub(crate) origin: Option<String>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -169,6 +185,7 @@ impl MemoryService {
             misses: AtomicU64::new(0),
             actions: crate::api::action_specs(),
             subscriber: None,
+            expiry: None,
         }
     }
 
@@ -499,10 +516,27 @@ impl MemoryService {
                 let epoch = self.epochs.next();
                 let tag = hex(&epoch);
                 self.kv.set(&epoch_key, epoch, options).await?;
+                if let Some(expiry) = &self.expiry {
+                    match ttl {
+                        Some(ttl) => expiry.schedule(
+                            stored_key,
+                            &tag,
+                            ttl,
+                            ExpiryNotice {
+                                namespace: namespace.to_owned(),
+                                key: key.to_owned(),
+                            },
+                        ),
+                        None => expiry.cancel(stored_key),
+                    }
+                }
                 Some(tag)
             }
             EpochChange::Removed => {
                 self.kv.delete(&epoch_key).await?;
+                if let Some(expiry) = &self.expiry {
+                    expiry.cancel(stored_key);
+                }
                 None
             }
         };
@@ -513,6 +547,7 @@ impl MemoryService {
             let payload = serde_json::to_vec(&Invalidation {
                 key: stored_key.to_owned(),
                 epoch,
+                origin: Some(self.epochs.origin().to_owned()),
             })
             .map_err(|err| Error::Internal(err.to_string()))?;
             // The epoch already guarantees coherence; a lost event only delays eviction.

@@ -2,7 +2,8 @@
 //! `{service}_{action}` with its input and output schemas and annotations; files under the
 //! roots (`file:///abs/path`), memory keys (`memory://{namespace}/{key}`) and the knowledge
 //! graph (`context://graph`) are resources, and a subscribed file or memory key gets
-//! `notifications/resources/updated` when it changes.
+//! `notifications/resources/updated` when it changes (for a memory key: is written, deleted
+//! or expires).
 //!
 //! The same handler serves stdio (trusted local caller) and Streamable HTTP, where the HTTP
 //! layer's authenticated [`RequestContext`] travels in the request parts, so scopes apply to MCP
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use mcp_backends::{Delivery, EventBus};
 use mcp_core::{ActionSpec, Error, Registry, RequestContext};
-use mcp_memory::INVALIDATION_TOPIC;
+use mcp_memory::{EXPIRY_TOPIC, INVALIDATION_TOPIC};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
     Implementation, InitializeResult, JsonObject, ListResourcesResult, ListToolsResult,
@@ -460,21 +461,31 @@ impl ServerHandler for McpHandler {
             )));
         }
         let stored_key = format!("mem:{namespace}:{key}");
-        let mut subscription = self
-            .events
-            .subscribe(INVALIDATION_TOPIC)
-            .await
-            .map_err(|err| protocol_error(&err.into()))?;
+        let expired_notice = json!({"namespace": namespace, "key": key});
+        let subscribe = |topic| async move {
+            self.events
+                .subscribe(topic)
+                .await
+                .map_err(|err| protocol_error(&err.into()))
+        };
+        let mut writes = subscribe(INVALIDATION_TOPIC).await?;
+        let mut expiries = subscribe(EXPIRY_TOPIC).await?;
         let peer = context.peer.clone();
         let watched = uri.clone();
         let task = tokio::spawn(async move {
-            while let Some(delivery) = subscription.recv().await {
+            loop {
+                // A write of the key (its store key), or its expiry (namespace and key).
+                let (delivery, concerns): (_, &dyn Fn(&Value) -> bool) = tokio::select! {
+                    delivery = writes.recv() => (delivery, &|payload| payload["key"] == stored_key.as_str()),
+                    delivery = expiries.recv() => (delivery, &|payload| *payload == expired_notice),
+                };
                 let changed = match delivery {
-                    Delivery::Event(event) => serde_json::from_slice::<Value>(&event.payload)
-                        .map(|payload| payload["key"] == stored_key.as_str())
+                    None => break,
+                    Some(Delivery::Event(event)) => serde_json::from_slice::<Value>(&event.payload)
+                        .map(|payload| concerns(&payload))
                         .unwrap_or(false),
                     // Missed events may have concerned this key.
-                    Delivery::Lagged { .. } => true,
+                    Some(Delivery::Lagged { .. }) => true,
                 };
                 if changed
                     && peer

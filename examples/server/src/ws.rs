@@ -1,7 +1,9 @@
 //! WebSocket `/ws/mcp`: requests `{"id", "service", "action", "payload"}` run concurrently and
 //! are answered by id (`{"id", "result"}` or `{"id", "error": {"code", "message"}}`), so many
 //! can be in flight on one socket. `{"id", "subscribe": "memory"}` subscribes the socket to a
-//! service's change events, pushed as `{"event": "memory.changed", "data": {...}}`.
+//! service's events, pushed as `{"event": "memory.changed", "data": {...}}` (every write) and
+//! `{"event": "memory.expired", "data": {"namespace", "key"}}` (a TTL ran out); `"files"`
+//! pushes `files.changed`.
 
 use std::sync::Arc;
 
@@ -125,12 +127,15 @@ async fn serve(socket: WebSocket, state: AppState, ctx: RequestContext) {
     let _ = writer.await;
 }
 
-/// The event topic of a service's change events.
-fn topic_of(service: &str) -> Option<&'static str> {
+/// The bus topics of a service's events and the event name each is pushed as.
+fn topics_of(service: &str) -> &'static [(&'static str, &'static str)] {
     match service {
-        "memory" => Some(mcp_memory::INVALIDATION_TOPIC),
-        "files" => Some(mcp_files::INVALIDATION_TOPIC),
-        _ => None,
+        "memory" => &[
+            (mcp_memory::INVALIDATION_TOPIC, "memory.changed"),
+            (mcp_memory::EXPIRY_TOPIC, "memory.expired"),
+        ],
+        "files" => &[(mcp_files::INVALIDATION_TOPIC, "files.changed")],
+        _ => &[],
     }
 }
 
@@ -141,17 +146,20 @@ async fn forward_events(
     service: String,
     outgoing: mpsc::Sender<Value>,
 ) {
-    let subscribed = match topic_of(&service) {
-        None => Err(Error::NotFound(format!(
+    let topics = topics_of(&service);
+    let subscribed = if topics.is_empty() {
+        Err(Error::NotFound(format!(
             "no change events for service `{service}`"
-        ))),
-        Some(_) if !read_allowed(&ctx, &service) => Err(Error::PermissionDenied(format!(
+        )))
+    } else if !read_allowed(&ctx, &service) {
+        Err(Error::PermissionDenied(format!(
             "subscribing to {service} needs a read scope"
-        ))),
-        Some(topic) => state.app.events.subscribe(topic).await.map_err(Error::from),
+        )))
+    } else {
+        subscribe_all(&state, topics).await
     };
-    let mut subscription = match subscribed {
-        Ok(subscription) => subscription,
+    let subscriptions = match subscribed {
+        Ok(subscriptions) => subscriptions,
         Err(err) => {
             let _ = outgoing
                 .send(json!({"id": id, "error": err.to_body()}))
@@ -166,7 +174,32 @@ async fn forward_events(
     {
         return;
     }
-    let event = format!("{service}.changed");
+    let mut forwarders = JoinSet::new();
+    for (event, subscription) in subscriptions {
+        forwarders.spawn(forward_topic(event, subscription, outgoing.clone()));
+    }
+    // Every forwarder ends when the socket's sender closes; aborted with the socket's tasks.
+    while forwarders.join_next().await.is_some() {}
+}
+
+async fn subscribe_all(
+    state: &AppState,
+    topics: &[(&'static str, &'static str)],
+) -> Result<Vec<(&'static str, mcp_backends::Subscription)>, Error> {
+    let mut subscriptions = Vec::with_capacity(topics.len());
+    for (topic, event) in topics {
+        subscriptions.push((*event, state.app.events.subscribe(topic).await?));
+    }
+    Ok(subscriptions)
+}
+
+/// Pushes every event of `subscription` to the socket as `{"event", "data"}` (or
+/// `{"event", "lagged"}`) until the socket goes away.
+async fn forward_topic(
+    event: &'static str,
+    mut subscription: mcp_backends::Subscription,
+    outgoing: mpsc::Sender<Value>,
+) {
     while let Some(delivery) = subscription.recv().await {
         let message = match delivery {
             Delivery::Event(event_data) => json!({

@@ -235,6 +235,49 @@ async fn stdio_subscription_gets_resource_updates() {
 }
 
 #[tokio::test]
+async fn stdio_subscription_is_told_when_the_key_expires() {
+    let (mut session, _) = Session::start("2025-11-25").await;
+    session
+        .request(
+            2,
+            "tools/call",
+            json!({"name": "memory_store", "arguments": {"key": "brief", "value": 1, "ttl": 1}}),
+        )
+        .await;
+    let subscribed = session
+        .request(
+            3,
+            "resources/subscribe",
+            json!({"uri": "memory://default/brief"}),
+        )
+        .await;
+    assert!(subscribed.get("result").is_some(), "{subscribed}");
+    // No write follows: the only reason for an update is the expiry.
+    let line = tokio::time::timeout(Duration::from_secs(10), session.stdout.next_line())
+        .await
+        .expect("an update in time")
+        .unwrap()
+        .unwrap();
+    let message: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        message["method"], "notifications/resources/updated",
+        "{message}"
+    );
+    assert_eq!(message["params"]["uri"], "memory://default/brief");
+    let read = session
+        .request(
+            4,
+            "resources/read",
+            json!({"uri": "memory://default/brief"}),
+        )
+        .await;
+    assert!(
+        read.get("error").is_some(),
+        "expired key still readable: {read}"
+    );
+}
+
+#[tokio::test]
 async fn stdio_file_resources_list_read_and_update() {
     let root = std::env::temp_dir().join(format!("mcp-stdio-{}", std::process::id()));
     std::fs::create_dir_all(&root).unwrap();

@@ -1,5 +1,5 @@
 //! WebSocket transport and the Rust client: many requests in flight on one socket answered by
-//! id, typed errors, pushed memory events, and REST retries only for idempotent actions.
+//! id, typed errors, pushed memory change and expiry events, and REST retries only for idempotent actions.
 
 mod common;
 
@@ -82,6 +82,45 @@ async fn subscribers_receive_memory_change_events() {
         matches!(err, Error::Service(mcp_core::Error::NotFound(_))),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn subscribers_are_told_when_a_memory_value_expires() {
+    let server = TestServer::start(ServerConfig::default()).await;
+    let watcher = WsClient::connect(&format!("ws://{}/ws/mcp", server.addr), None)
+        .await
+        .unwrap();
+    watcher.subscribe("memory").await.unwrap();
+    let writer = Client::new(format!("http://{}", server.addr)).unwrap();
+    writer
+        .call(
+            "memory",
+            "store",
+            json!({"key": "brief", "value": 1, "ttl": 1, "namespace": "ws"}),
+        )
+        .await
+        .unwrap();
+    let mut kinds = Vec::new();
+    while let Some(event) = watcher.next_event(Duration::from_secs(4)).await {
+        kinds.push(event["event"].as_str().unwrap_or_default().to_owned());
+        if event["event"] == "memory.expired" {
+            assert_eq!(event["data"], json!({"namespace": "ws", "key": "brief"}));
+            let err = writer
+                .call(
+                    "memory",
+                    "retrieve",
+                    json!({"key": "brief", "namespace": "ws"}),
+                )
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::Service(mcp_core::Error::NotFound(_))),
+                "{err:?}"
+            );
+            return;
+        }
+    }
+    panic!("no memory.expired event; got {kinds:?}");
 }
 
 #[tokio::test]
