@@ -2,6 +2,7 @@
 //! [`CachedEmbedder`] wrapper that skips texts it has already embedded.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,6 +17,11 @@ pub trait Embedder: Send + Sync {
 
     /// Embeds a batch of texts, returning one vector per text in the same order.
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
+
+    /// Hit and miss counts, for an embedder that caches.
+    fn cache_stats(&self) -> Option<mcp_core::CacheStats> {
+        None
+    }
 }
 
 /// Default dimension of [`HashEmbedder`] (the same as all-MiniLM-L6-v2, so indexes can switch).
@@ -109,6 +115,8 @@ pub(crate) fn normalize(vector: &mut [f32]) {
 pub struct CachedEmbedder {
     inner: Arc<dyn Embedder>,
     cache: Cache<[u8; 32], Arc<Vec<f32>>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl CachedEmbedder {
@@ -117,6 +125,8 @@ impl CachedEmbedder {
         CachedEmbedder {
             inner,
             cache: Cache::new(capacity),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 }
@@ -125,6 +135,15 @@ impl CachedEmbedder {
 impl Embedder for CachedEmbedder {
     fn dimensions(&self) -> usize {
         self.inner.dimensions()
+    }
+
+    /// Texts found in the cache, and texts embedded (a text repeated within one batch counts
+    /// as a hit after its first occurrence).
+    fn cache_stats(&self) -> Option<mcp_core::CacheStats> {
+        Some(mcp_core::CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        })
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
@@ -141,6 +160,10 @@ impl Embedder for CachedEmbedder {
             }
             cached.push(hit);
         }
+        self.misses
+            .fetch_add(missing.len() as u64, Ordering::Relaxed);
+        self.hits
+            .fetch_add((texts.len() - missing.len()) as u64, Ordering::Relaxed);
         let mut fresh: HashMap<[u8; 32], Arc<Vec<f32>>> = HashMap::new();
         if !missing.is_empty() {
             let batch: Vec<String> = missing.iter().map(|&m| texts[m].clone()).collect();

@@ -987,6 +987,10 @@ impl Service for ContextService {
         }
     }
 
+    fn cache_stats(&self) -> Option<mcp_core::CacheStats> {
+        self.embedder.cache_stats()
+    }
+
     async fn health(&self) -> Vec<BackendHealth> {
         vec![
             BackendHealth::from_ping(

@@ -30,4 +30,6 @@ pub use context::{RequestContext, Scopes};
 pub use error::{Error, Result};
 pub use middleware::unix_millis_now;
 pub use registry::{HealthReport, Registry, RegistryBuilder};
-pub use service::{parse_params, to_result, ActionAnnotations, ActionSpec, BackendHealth, Service};
+pub use service::{
+    parse_params, to_result, ActionAnnotations, ActionSpec, BackendHealth, CacheStats, Service,
+};

@@ -121,6 +121,32 @@ pub trait Service: Send + Sync {
     async fn health(&self) -> Vec<BackendHealth> {
         Vec::new()
     }
+
+    /// Hit and miss counts of the service's in-process cache, if it has one.
+    fn cache_stats(&self) -> Option<CacheStats> {
+        None
+    }
+}
+
+/// Hit and miss counts of a service's in-process cache since it started (for metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups served from the cache.
+    pub hits: u64,
+    /// Lookups that had to go to the backend.
+    pub misses: u64,
+}
+
+impl CacheStats {
+    /// `hits / (hits + misses)`, 0 before the first lookup.
+    pub fn hit_ratio(&self) -> f64 {
+        let total = self.hits + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 / total as f64
+        }
+    }
 }
 
 /// Parses action arguments into `T`, turning serde's message into an

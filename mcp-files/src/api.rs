@@ -501,4 +501,8 @@ impl Service for FilesService {
     async fn health(&self) -> Vec<BackendHealth> {
         self.ping_all().await
     }
+
+    fn cache_stats(&self) -> Option<mcp_core::CacheStats> {
+        self.cache_stats()
+    }
 }

@@ -70,6 +70,8 @@ type Key = (usize, String);
 pub(crate) struct L1 {
     entries: Cache<Key, Arc<CachedFile>>,
     generation: Arc<AtomicU64>,
+    /// Lookups answered and not answered by [`L1::get`], for metrics.
+    lookups: Arc<[AtomicU64; 2]>,
 }
 
 impl L1 {
@@ -85,12 +87,23 @@ impl L1 {
         L1 {
             entries,
             generation: Arc::new(AtomicU64::new(0)),
+            lookups: Arc::new([AtomicU64::new(0), AtomicU64::new(0)]),
         }
     }
 
     /// The cached file at (root, plain relative path).
     pub(crate) fn get(&self, key: &(usize, String)) -> Option<Arc<CachedFile>> {
-        self.entries.get(key)
+        let found = self.entries.get(key);
+        self.lookups[usize::from(found.is_none())].fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Hits and misses of [`L1::get`] so far.
+    pub(crate) fn stats(&self) -> mcp_core::CacheStats {
+        mcp_core::CacheStats {
+            hits: self.lookups[0].load(Ordering::Relaxed),
+            misses: self.lookups[1].load(Ordering::Relaxed),
+        }
     }
 
     /// The generation to pass to [`L1::fill`] (read it before reading the disk).

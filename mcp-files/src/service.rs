@@ -255,6 +255,12 @@ impl FilesService {
 
     // ---------------------------------------------------------------- reads
 
+    /// Hits and misses of the L1 cache (plain paths looked up by [`FilesService::read`]), if
+    /// the service has one.
+    pub fn cache_stats(&self) -> Option<mcp_core::CacheStats> {
+        self.cache.as_ref().map(L1::stats)
+    }
+
     /// Reads `path` (or part of it). Files above `max_read_bytes` need a byte range.
     /// Served from the L1 cache when possible (`source: cache`).
     pub async fn read(&self, path: &str, range: ReadRange) -> Result<FileContent> {

@@ -217,4 +217,10 @@ impl Service for MemoryService {
     async fn health(&self) -> Vec<BackendHealth> {
         self.ping_all().await
     }
+
+    /// Reads that found a live value (from the L1 cache, if any, or the store) and reads that
+    /// did not, as in `stats`.
+    fn cache_stats(&self) -> Option<mcp_core::CacheStats> {
+        Some(self.read_counts())
+    }
 }

@@ -464,8 +464,7 @@ impl MemoryService {
                 break;
             }
         }
-        let hits = self.hits.load(Ordering::Relaxed);
-        let misses = self.misses.load(Ordering::Relaxed);
+        let mcp_core::CacheStats { hits, misses } = self.read_counts();
         let total = hits + misses;
         Ok(Stats {
             keys: keys.min(cap),
@@ -556,6 +555,14 @@ impl MemoryService {
             }
         }
         Ok(())
+    }
+
+    /// Reads so far that found a live value (hits) and that did not (misses).
+    pub(crate) fn read_counts(&self) -> mcp_core::CacheStats {
+        mcp_core::CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
     }
 
     fn count(&self, hit: bool) {

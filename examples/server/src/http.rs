@@ -272,16 +272,32 @@ async fn health(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// `GET /metrics`: Prometheus text, plus this instance's memory cache counters.
+/// `GET /metrics`: Prometheus text, plus the cache counters of every service that has a
+/// cache (files: L1 content cache; memory: reads that found a live value; context: the
+/// embedding cache).
 async fn metrics_text(State(state): State<AppState>) -> Response {
     let mut text = state.metrics.render();
-    if let Ok(stats) = state.app.memory.stats("default").await {
-        text.push_str(&format!(
-            "# TYPE mcp_cache_hits_total counter\nmcp_cache_hits_total{{service=\"memory\"}} {}\n\
-             # TYPE mcp_cache_misses_total counter\nmcp_cache_misses_total{{service=\"memory\"}} {}\n\
-             # TYPE mcp_cache_hit_ratio gauge\nmcp_cache_hit_ratio{{service=\"memory\"}} {}\n",
-            stats.hits, stats.misses, stats.hit_ratio
-        ));
+    let registry = &state.app.registry;
+    let caches: Vec<(&str, mcp_core::CacheStats)> = registry
+        .service_names()
+        .filter_map(|name| Some((name, registry.service(name)?.cache_stats()?)))
+        .collect();
+    if !caches.is_empty() {
+        let mut hits = String::from("# TYPE mcp_cache_hits_total counter\n");
+        let mut misses = String::from("# TYPE mcp_cache_misses_total counter\n");
+        let mut ratio = String::from("# TYPE mcp_cache_hit_ratio gauge\n");
+        for (service, stats) in caches {
+            let label = format!("{{service=\"{service}\"}}");
+            hits.push_str(&format!("mcp_cache_hits_total{label} {}\n", stats.hits));
+            misses.push_str(&format!("mcp_cache_misses_total{label} {}\n", stats.misses));
+            ratio.push_str(&format!(
+                "mcp_cache_hit_ratio{label} {}\n",
+                stats.hit_ratio()
+            ));
+        }
+        text.push_str(&hits);
+        text.push_str(&misses);
+        text.push_str(&ratio);
     }
     let mut response = Response::new(Body::from(text));
     response.headers_mut().insert(

@@ -245,7 +245,12 @@ async fn foreign_origin_is_refused() {
 
 #[tokio::test]
 async fn health_metrics_and_listing() {
-    let server = TestServer::start(ServerConfig::default()).await;
+    let root = TempRoot::new();
+    let server = TestServer::start(ServerConfig {
+        roots: vec![root.0.clone()],
+        ..ServerConfig::default()
+    })
+    .await;
     post(
         &server,
         "/api/mcp/memory/store",
@@ -258,6 +263,29 @@ async fn health_metrics_and_listing() {
         json!({"key": "absent"}),
     )
     .await;
+
+    post(
+        &server,
+        "/api/mcp/files/write",
+        json!({"path": "metered.txt", "content": "cached"}),
+    )
+    .await;
+    for _ in 0..5 {
+        post(
+            &server,
+            "/api/mcp/files/read",
+            json!({"path": "metered.txt"}),
+        )
+        .await;
+    }
+    for _ in 0..2 {
+        post(
+            &server,
+            "/api/mcp/context/search",
+            json!({"query": "repeated query"}),
+        )
+        .await;
+    }
 
     let health: Value = reqwest::get(server.url("/health"))
         .await
@@ -282,6 +310,29 @@ async fn health_metrics_and_listing() {
     assert!(metrics.contains("outcome=\"not_found\""), "{metrics}");
     assert!(
         metrics.contains("mcp_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    let counter = |name: &str, service: &str| -> u64 {
+        let prefix = format!("{name}{{service=\"{service}\"}} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("no {prefix} in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    // Every files read is one L1 lookup, hit or miss; a read after the fill is a hit.
+    let (hits, misses) = (
+        counter("mcp_cache_hits_total", "files"),
+        counter("mcp_cache_misses_total", "files"),
+    );
+    assert_eq!(hits + misses, 5, "{metrics}");
+    assert!(hits >= 1, "{metrics}");
+    assert_eq!(counter("mcp_cache_misses_total", "memory"), 1, "{metrics}");
+    // The second search embeds its query from the embedding cache.
+    assert!(counter("mcp_cache_hits_total", "context") >= 1, "{metrics}");
+    assert!(
+        metrics.contains("mcp_cache_hit_ratio{service=\"files\"}"),
         "{metrics}"
     );
 
