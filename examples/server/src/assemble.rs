@@ -31,8 +31,6 @@ pub struct App {
     pub registry: Registry,
     /// The files roots, canonical, in configuration order (the first one is the default).
     pub roots: Arc<Vec<std::path::PathBuf>>,
-    /// The memory service, for its cache counters on `/metrics`.
-    pub memory: Arc<MemoryService>,
     /// The event bus services publish on; WebSocket subscribers listen to it.
     pub events: Arc<dyn EventBus>,
     /// The configuration the app was built from.
@@ -52,12 +50,10 @@ impl App {
         let audit = connect_audit(&backends.audit).await?;
         let quota = Quota::per_second(config.limits.rate_per_second, config.limits.rate_burst);
         let limiter = connect_rate_limiter(&backends.rate_limit, quota).await?;
-        let memory = Arc::new(
-            MemoryService::builder(kv)
-                .events(events.clone())
-                .build()
-                .await?,
-        );
+        let memory = MemoryService::builder(kv)
+            .events(events.clone())
+            .build()
+            .await?;
         let context = connect_context(&backends.vectors).await?;
         let files = FilesService::builder(FilesConfig::new(config.roots.iter().cloned()))
             .versions(connect_versions(&backends.versions).await?)
@@ -72,7 +68,7 @@ impl App {
             .layer(Metrics)
             .layer(Audit::new(Arc::new(AuditLogSink(audit))))
             .service(Arc::new(files))
-            .service(memory.clone())
+            .service(Arc::new(memory))
             .service(Arc::new(context))
             .build()?;
         let roots = config
@@ -82,7 +78,6 @@ impl App {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(App {
             roots: Arc::new(roots),
-            memory,
             registry,
             events,
             config: Arc::new(config),
