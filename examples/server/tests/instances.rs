@@ -1,5 +1,5 @@
-//! Several instances on real shared backends (Redis, PostgreSQL): what one instance writes the
-//! other reads, its cache never serves a value older than a returned write, the Redis rate
+//! Several instances on real shared backends (Redis, PostgreSQL, Neo4j): what one instance
+//! writes (memory, files, context documents) the other reads, its cache never serves a value older than a returned write, the Redis rate
 //! limit is one budget for both, and a backend that goes away turns into 503.
 
 mod common;
@@ -250,4 +250,62 @@ async fn files_written_on_a_read_on_b_and_a_lock_on_a_blocks_b() {
     )
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn a_document_added_on_a_is_found_on_b() {
+    let Some(neo4j) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    let mut config = ServerConfig::default();
+    config.backends.vectors = neo4j.clone();
+    config.backends.graph = neo4j;
+    let a = TestServer::start(config.clone()).await;
+    let b = TestServer::start(config).await;
+    let on_a = Client::new(a.url("")).unwrap();
+    let on_b = Client::new(b.url("")).unwrap();
+    let marker = uuid::Uuid::new_v4().simple().to_string();
+    let id = format!("doc-{marker}");
+    let text = format!("Instances share the knowledge in Neo4j, marker {marker}.");
+    on_a.call(
+        "context",
+        "add",
+        json!({"id": id, "text": text, "metadata": {"origin": "a"}}),
+    )
+    .await
+    .unwrap();
+
+    let got = on_b
+        .call("context", "get", json!({"id": id}))
+        .await
+        .unwrap();
+    assert_eq!(got["text"], json!(text), "{got}");
+    for mode in ["keyword", "semantic", "hybrid"] {
+        let found = on_b
+            .call(
+                "context",
+                "search",
+                json!({"query": format!("marker {marker}"), "mode": mode, "limit": 5}),
+            )
+            .await
+            .unwrap();
+        let ids: Vec<&Value> = found["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|hit| &hit["id"])
+            .collect();
+        assert!(ids.contains(&&json!(id)), "{mode} search on B: {found}");
+    }
+    on_b.call("context", "delete", json!({"id": id}))
+        .await
+        .unwrap();
+    let err = on_a
+        .call("context", "get", json!({"id": id}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Service(mcp_core::Error::NotFound(_))),
+        "{err:?}"
+    );
 }
