@@ -733,13 +733,13 @@ impl FilesService {
                     "{shown}: edit {index} has an empty old_text"
                 )));
             }
-            let found = after.matches(edit.old_text.as_str()).count();
-            if found != 1 {
-                return Err(Error::InvalidArgument(format!(
-                    "{shown}: edit {index}: old_text occurs {found} times, it must occur exactly once"
-                )));
-            }
-            after = after.replacen(edit.old_text.as_str(), &edit.new_text, 1);
+            let at = unique_occurrence(&after, &edit.old_text).map_err(|found| {
+                Error::InvalidArgument(format!(
+                    "{shown}: edit {index}: old_text occurs {found} times (overlapping ones \
+                     count), it must occur exactly once"
+                ))
+            })?;
+            after.replace_range(at..at + edit.old_text.len(), &edit.new_text);
         }
         let diff = unified_diff(&before, &after, &format!("{shown}@v{version}"), &shown);
         if dry_run {
@@ -1693,6 +1693,18 @@ fn tail(content: &[u8], n: usize) -> &[u8] {
         }
     }
     content
+}
+
+/// The byte offset of `needle` in `haystack` when it occurs exactly once, overlapping
+/// occurrences included (`aa` occurs twice in `aaa`, so replacing it would be ambiguous);
+/// otherwise how often it occurs (0, or at least 2), for the error message.
+fn unique_occurrence(haystack: &str, needle: &str) -> std::result::Result<usize, usize> {
+    let first = haystack.find(needle).ok_or(0usize)?;
+    let next = first + haystack[first..].chars().next().map_or(1, char::len_utf8);
+    if haystack[next..].contains(needle) {
+        return Err(haystack.matches(needle).count().max(2));
+    }
+    Ok(first)
 }
 
 fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {

@@ -126,7 +126,8 @@ pub struct Written {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TextEdit {
-    /// Text to replace; must occur exactly once in the file (after the previous edits).
+    /// Text to replace; must occur exactly once in the file (after the previous edits),
+    /// counting overlapping occurrences (`aa` occurs twice in `aaa`).
     pub old_text: String,
     /// Replacement.
     pub new_text: String,
