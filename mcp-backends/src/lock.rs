@@ -40,6 +40,7 @@ pub struct Lease {
 impl Lease {
     /// A lease as a remote backend reports it: `millis_left` on the server's clock (negative
     /// values, from a lease expiring while it was read, count as zero).
+    #[cfg(any(feature = "redis", feature = "postgres"))]
     pub(crate) fn from_millis_left(
         resource: &str,
         owner: String,

@@ -1,23 +1,10 @@
 //! Every context action through the registry's JSON interface, and argument errors.
 
-use std::sync::Arc;
+mod common;
 
-use mcp_context::ContextService;
-use mcp_core::{Error, Registry, RequestContext};
+use common::{call, registry};
+use mcp_core::{Error, RequestContext};
 use serde_json::{json, Value};
-
-fn registry() -> Registry {
-    Registry::builder()
-        .service(Arc::new(ContextService::in_memory()))
-        .build()
-        .unwrap()
-}
-
-async fn call(registry: &Registry, action: &str, params: Value) -> Result<Value, Error> {
-    registry
-        .call("context", action, params, &RequestContext::local())
-        .await
-}
 
 #[tokio::test]
 async fn lists_every_action_with_a_schema() {

@@ -1,23 +1,10 @@
 //! Knowledge-graph actions, matching the MCP reference memory server, via registry JSON.
 
-use std::sync::Arc;
+mod common;
 
-use mcp_context::ContextService;
-use mcp_core::{Error, Registry, RequestContext};
+use common::{call, registry};
+use mcp_core::{Error, Registry};
 use serde_json::{json, Value};
-
-fn registry() -> Registry {
-    Registry::builder()
-        .service(Arc::new(ContextService::in_memory()))
-        .build()
-        .unwrap()
-}
-
-async fn call(registry: &Registry, action: &str, params: Value) -> Result<Value, Error> {
-    registry
-        .call("context", action, params, &RequestContext::local())
-        .await
-}
 
 async fn seed(registry: &Registry) {
     let created = call(
