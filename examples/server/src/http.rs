@@ -90,7 +90,11 @@ pub fn router(app: App, shutdown: CancellationToken) -> Router {
         Arc::new(LocalSessionManager::default()),
         mcp_config,
     );
+    // Everything but /health needs a key when keys are configured: /metrics shows the traffic
+    // per action and the cache contents' hit ratio, while /health (for probes, which carry no
+    // key) shows only which backends answer.
     let authenticated = Router::new()
+        .route("/metrics", get(metrics_text))
         .route("/api/mcp", get(list_actions))
         .route("/api/mcp/{service}/{action}", post(rest_call))
         .route("/ws/mcp", get(ws::upgrade))
@@ -98,7 +102,6 @@ pub fn router(app: App, shutdown: CancellationToken) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/health", get(health))
-        .route("/metrics", get(metrics_text))
         .merge(authenticated)
         .layer(middleware::from_fn_with_state(state.clone(), check_origin))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))

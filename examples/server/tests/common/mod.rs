@@ -117,3 +117,52 @@ pub async fn rest(
     let body = response.json().await.unwrap_or(serde_json::Value::Null);
     (status, body, started.elapsed())
 }
+
+/// Posts one JSON-RPC message to `/mcp` and returns the status, the session id header and the
+/// JSON-RPC answer (from JSON or SSE framing).
+pub async fn mcp_rpc(
+    server: &TestServer,
+    token: Option<&str>,
+    session: Option<&str>,
+    message: serde_json::Value,
+) -> (u16, Option<String>, Option<serde_json::Value>) {
+    let mut request = reqwest::Client::new()
+        .post(server.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&message);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let response = request.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = response.text().await.unwrap_or_default();
+    let answer = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .chain(std::iter::once(text.as_str()))
+        .filter_map(|data| serde_json::from_str::<serde_json::Value>(data.trim()).ok())
+        .find(|value| value.get("id").is_some());
+    (status, session, answer)
+}
+
+/// Opens an MCP session over Streamable HTTP with `token` and returns its id.
+pub async fn mcp_session(server: &TestServer, token: &str) -> String {
+    let initialize = serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}});
+    let (status, session, answer) = mcp_rpc(server, Some(token), None, initialize).await;
+    assert_eq!(status, 200, "{answer:?}");
+    let session = session.expect("a session id");
+    let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let (status, _, _) = mcp_rpc(server, Some(token), Some(&session), initialized).await;
+    assert!((200..300).contains(&status), "{status}");
+    session
+}
