@@ -149,16 +149,26 @@ impl Neo4jVectorIndex {
     }
 
     /// Turns `(id, metadata, score)` rows into hits that pass `filter`, at most `k`.
+    ///
+    /// A row whose columns are null is a node another transaction deleted between the index
+    /// lookup and the property reads (Neo4j reads at read-committed isolation; re-adding a
+    /// document deletes its chunk nodes first): it is no longer a hit and is skipped.
     fn hits(rows: &[neo4rs::Row], filter: &Metadata, k: usize) -> Result<Vec<VectorHit>> {
         let mut hits = Vec::new();
         for row in rows {
-            let metadata = parse_object(&column::<String>(row, "metadata")?)?;
+            let (Some(id), Some(metadata), Some(normalized)) = (
+                column::<Option<String>>(row, "id")?,
+                column::<Option<String>>(row, "metadata")?,
+                column::<Option<f64>>(row, "score")?,
+            ) else {
+                continue;
+            };
+            let metadata = parse_object(&metadata)?;
             if !filter_matches(filter, &metadata) {
                 continue;
             }
-            let normalized: f64 = column(row, "score")?;
             hits.push(VectorHit {
-                id: column(row, "id")?,
+                id,
                 score: (2.0 * normalized - 1.0) as f32,
                 metadata,
             });
