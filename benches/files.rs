@@ -40,32 +40,37 @@ fn cached_read(c: &mut Criterion) {
     let content: Vec<u8> = (0..4096).map(|i| b'a' + (i % 26) as u8).collect();
     std::fs::write(root.join("page.txt"), &content).expect("bench file");
     let files = Arc::new(FilesService::in_memory(FilesConfig::new([&root])).expect("service"));
+    let mut verifying = FilesConfig::new([&root]);
+    verifying.verify_cache_hits = true;
+    let verified = FilesService::in_memory(verifying).expect("service");
     let registry = Registry::builder()
         .service(files.clone())
         .build()
         .expect("registry");
     rt.block_on(async {
-        // Fill the cache (the watcher may evict once for the initial write).
-        for _ in 0..1000 {
-            if files
-                .read("page.txt", ReadRange::Whole)
-                .await
-                .expect("read")
-                .source
-                == Source::Cache
-            {
-                break;
+        for service in [files.as_ref(), &verified] {
+            // Fill the cache (the watcher may evict once for the initial write).
+            for _ in 0..1000 {
+                if service
+                    .read("page.txt", ReadRange::Whole)
+                    .await
+                    .expect("read")
+                    .source
+                    == Source::Cache
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert_eq!(
+                service
+                    .read("page.txt", ReadRange::Whole)
+                    .await
+                    .expect("read")
+                    .source,
+                Source::Cache
+            );
         }
-        assert_eq!(
-            files
-                .read("page.txt", ReadRange::Whole)
-                .await
-                .expect("read")
-                .source,
-            Source::Cache
-        );
     });
     let ctx = RequestContext::local();
     let mut group = c.benchmark_group("files_read_4k");
@@ -79,6 +84,16 @@ fn cached_read(c: &mut Criterion) {
     group.bench_function("files.read typed, cached", |b| {
         b.to_async(&rt).iter(|| async {
             let read = files
+                .read("page.txt", ReadRange::Whole)
+                .await
+                .expect("read");
+            debug_assert_eq!(read.source, Source::Cache);
+            read
+        })
+    });
+    group.bench_function("files.read typed, cached, hit verified by stat", |b| {
+        b.to_async(&rt).iter(|| async {
+            let read = verified
                 .read("page.txt", ReadRange::Whole)
                 .await
                 .expect("read");

@@ -31,6 +31,54 @@ pub(crate) struct CachedFile {
     pub(crate) body: Body,
     pub(crate) version: u64,
     pub(crate) hash: String,
+    /// The file's stamp taken before its content was read, when hits are verified
+    /// ([`crate::FilesConfig::verify_cache_hits`]).
+    pub(crate) stamp: Option<FileStamp>,
+}
+
+/// What tells one state of a file on disk from another without reading it: device, inode,
+/// size, modification and change times. Every write through the service renames a new inode
+/// into place, and an edit in place moves the change time, so a different stamp means the
+/// content may differ. (A stamp taken before a concurrent write and kept with the newer content
+/// only costs one needless miss.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified_ns: i128,
+    changed_ns: i128,
+}
+
+impl FileStamp {
+    #[cfg(unix)]
+    pub(crate) fn of(meta: &cap_std::fs::Metadata) -> Self {
+        use cap_std::fs::MetadataExt;
+        let ns = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            modified_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            changed_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub(crate) fn of(meta: &cap_std::fs::Metadata) -> Self {
+        let modified_ns = meta
+            .modified()
+            .ok()
+            .and_then(|at| at.into_std().duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |since| since.as_nanos() as i128);
+        FileStamp {
+            dev: 0,
+            ino: 0,
+            len: meta.len(),
+            modified_ns,
+            changed_ns: modified_ns,
+        }
+    }
 }
 
 /// A file's content, kept as validated text when it is text, so a hit neither re-validates

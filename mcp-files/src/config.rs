@@ -46,6 +46,12 @@ pub struct FilesConfig {
     /// (default true). Without a watcher the cache is only invalidated by this service and
     /// the event bus.
     pub watch: bool,
+    /// Check on every cache hit, with one `stat`, that the file is still the one cached
+    /// (default false). Turn it on when several instances share a root: another instance's
+    /// write may return before its invalidation reaches this one, and the check makes a read
+    /// that starts after that write returned see it. It also catches outside edits before the
+    /// watcher reports them.
+    pub verify_cache_hits: bool,
 }
 
 impl FilesConfig {
@@ -73,6 +79,7 @@ impl FilesConfig {
             max_lock_ttl: Duration::from_secs(3600),
             cache_bytes: 64 * 1024 * 1024,
             watch: true,
+            verify_cache_hits: false,
         }
     }
 }

@@ -40,7 +40,7 @@ use mcp_core::{ActionSpec, BackendHealth, Error, Result};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::cache::{self, Body, CachedFile, Invalidation, INVALIDATION_TOPIC, L1};
+use crate::cache::{self, Body, CachedFile, FileStamp, Invalidation, INVALIDATION_TOPIC, L1};
 use crate::sandbox::{io_error, Resolved, Roots};
 use crate::{
     Created, Deleted, Diff, Edited, Entry, FileContent, FilesConfig, Kind, Listing, LockInfo,
@@ -269,23 +269,43 @@ impl FilesService {
             if let Some(plain) = Roots::plain(rest) {
                 let key = (root, plain);
                 if let Some(hit) = cache.get(&key) {
-                    let shown = self.roots.display(root, Path::new(&key.1));
-                    return self.present(shown, &hit, range, Source::Cache);
+                    if self.still_on_disk(root, &key.1, &hit) {
+                        let shown = self.roots.display(root, Path::new(&key.1));
+                        return self.present(shown, &hit, range, Source::Cache);
+                    }
+                    cache.invalidate(root, &key.1);
                 }
             }
         }
         self.read_disk(path, range).await
     }
 
+    /// Whether a cache hit may be served: always, unless hits are verified, in which case the
+    /// file's stamp must still be the one taken when the entry was filled. (One `stat` on the
+    /// calling thread: cheap on a local filesystem.)
+    fn still_on_disk(&self, root: usize, plain: &str, hit: &CachedFile) -> bool {
+        if !self.config.verify_cache_hits {
+            return true;
+        }
+        let now = self.roots.get(root).dir.metadata(plain).ok();
+        hit.stamp.is_some() && now.as_ref().map(FileStamp::of) == hit.stamp
+    }
+
     async fn read_disk(&self, path: &str, range: ReadRange) -> Result<FileContent> {
         let generation = self.cache.as_ref().map(L1::generation);
         let raw = path.to_owned();
         let max_write = self.config.max_write_bytes;
-        let (resolved, disk) = self
+        let stamp_first = self.cache.is_some() && self.config.verify_cache_hits;
+        let (resolved, stamp, disk) = self
             .io(move |roots| {
                 let resolved = roots.existing(&raw)?;
+                // Before the content is read, so the stamp is never newer than the content.
+                let stamp = stamp_first
+                    .then(|| roots.get(resolved.root).dir.metadata(&resolved.rel).ok())
+                    .flatten()
+                    .map(|meta| FileStamp::of(&meta));
                 let disk = read_disk_state(roots, &resolved, &raw, max_write)?;
-                Ok((resolved, disk))
+                Ok((resolved, stamp, disk))
             })
             .await?;
         let shown = self.shown(&resolved);
@@ -318,6 +338,7 @@ impl FilesService {
             body: Body::new(content),
             version: version.version,
             hash,
+            stamp,
         };
         if file.body.bytes().len() as u64 > self.config.max_read_bytes && range == ReadRange::Whole
         {

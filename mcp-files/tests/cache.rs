@@ -191,3 +191,57 @@ async fn other_instances_invalidate_over_the_event_bus() {
     let read = b.read("shared.txt", ReadRange::Whole).await.unwrap();
     assert_eq!((read.content.as_deref(), read.version), (Some("two"), 2));
 }
+
+/// Two instances on one root whose invalidations never reach each other (no shared bus, no
+/// watcher): with `verify_cache_hits` the first read on B after A's write returned already
+/// sees it, and in-place edits behind the service's back are caught too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_hits_never_serve_a_file_replaced_before_its_invalidation_arrived() {
+    let fx = Fixture::new();
+    let versions = Arc::new(MemoryVersionStore::new());
+    let locks = Arc::new(MemoryLockManager::new());
+    let mut config = fx.config();
+    config.watch = false;
+    config.verify_cache_hits = true;
+    let build = || {
+        FilesService::builder(config.clone())
+            .versions(versions.clone())
+            .locks(locks.clone())
+            .audit(Arc::new(MemoryAuditLog::new()))
+            .events(Arc::new(MemoryEventBus::new()))
+            .build()
+    };
+    let a = build().await.unwrap();
+    let b = build().await.unwrap();
+    a.write("raced.txt", b"round 0".to_vec(), WriteOptions::default())
+        .await
+        .unwrap();
+    assert!(until_cached(&b, "raced.txt").await);
+    for round in 1..=50 {
+        let text = format!("round {round}");
+        a.write(
+            "raced.txt",
+            text.clone().into_bytes(),
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+        let read = b.read("raced.txt", ReadRange::Whole).await.unwrap();
+        assert_eq!(
+            read.content.as_deref(),
+            Some(text.as_str()),
+            "stale on round {round}"
+        );
+        let again = b.read("raced.txt", ReadRange::Whole).await.unwrap();
+        assert_eq!(
+            again.source,
+            Source::Cache,
+            "an unchanged file is still a hit"
+        );
+    }
+    // Same length, written in place (same inode) behind the service's back.
+    std::fs::write(fx.root.join("raced.txt"), b"round X").unwrap();
+    let read = b.read("raced.txt", ReadRange::Whole).await.unwrap();
+    assert_eq!(read.content.as_deref(), Some("round X"));
+    assert_eq!(read.source, Source::Disk);
+}

@@ -55,7 +55,11 @@ impl App {
             .build()
             .await?;
         let context = connect_context(&backends.vectors).await?;
-        let files = FilesService::builder(FilesConfig::new(config.roots.iter().cloned()))
+        let mut files_config = FilesConfig::new(config.roots.iter().cloned());
+        // A shared event bus means other instances may write the same roots; their
+        // invalidations arrive asynchronously, so every cache hit checks the file first.
+        files_config.verify_cache_hits = scheme(&backends.events) != "memory";
+        let files = FilesService::builder(files_config)
             .versions(connect_versions(&backends.versions).await?)
             .locks(connect_locks(&backends.locks).await?)
             .audit(audit.clone())
