@@ -1,95 +1,37 @@
-//! The sandbox escape corpus, legitimate odd names, a property test over random paths, and
-//! the race where a directory is swapped for a symlink while writes run.
+//! The sandbox escape corpus (`tests/corpus/path_escapes.json`, driven by `fuzz/escapes.rs`)
+//! through every files action in process, legitimate odd names, a property test over random
+//! paths, and the race where a directory is swapped for a symlink while writes run.
 
 mod common;
+#[path = "../../fuzz/escapes.rs"]
+mod escapes;
 
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use common::{snapshot, Fixture};
-use mcp_core::Error;
-use mcp_files::{FilesService, ReadRange, TextEdit, WriteOptions};
+use common::Fixture;
+use escapes::Escapes;
+use mcp_core::{Error, RequestContext, Service};
+use mcp_files::{FilesService, ReadRange, WriteOptions};
 use proptest::prelude::*;
 
-/// A root with an `outside/` directory (canary inside), a sibling `root_evil/` sharing the
-/// root's name prefix, and symlinks inside the root pointing out in every way.
-fn hostile() -> Fixture {
+/// A fixture dir holding the corpus's root, outside directory, sibling `root_evil/` and
+/// symlinks pointing out in every way.
+fn hostile() -> (Fixture, Escapes) {
     let fx = Fixture::new();
-    let base = fx.base().to_path_buf();
-    let outside = base.join("outside");
-    std::fs::create_dir(&outside).unwrap();
-    std::fs::write(outside.join("canary.txt"), "canary").unwrap();
-    std::fs::create_dir(base.join("root_evil")).unwrap();
-    std::fs::write(base.join("root_evil/secret.txt"), "secret").unwrap();
-    let root = &fx.root;
-    symlink("../outside", root.join("link_out")).unwrap();
-    symlink(&outside, root.join("abs_out")).unwrap();
-    symlink("chain2", root.join("chain1")).unwrap();
-    symlink("chain3", root.join("chain2")).unwrap();
-    symlink("../outside", root.join("chain3")).unwrap();
-    symlink("../outside/canary.txt", root.join("file_link")).unwrap();
-    symlink("../outside/created_by_dangling", root.join("dangling")).unwrap();
-    symlink(outside.join("created_abs"), root.join("dangling_abs")).unwrap();
-    std::fs::create_dir(root.join("inner")).unwrap();
-    symlink("../../outside", root.join("inner/up_out")).unwrap();
-    fx
+    let escapes = Escapes::build(&fx.base().canonicalize().unwrap());
+    (fx, escapes)
 }
 
-/// Everything outside the root, which no operation may change.
-fn outside_state(fx: &Fixture) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
-    let mut all = snapshot(fx.base());
-    all.retain(|path, _| !path.starts_with(&fx.root));
-    all
-}
-
-fn escape_corpus(fx: &Fixture) -> Vec<String> {
-    let base = fx.base().to_str().unwrap().to_owned();
-    vec![
-        "../outside/canary.txt".into(),
-        "./../outside/canary.txt".into(),
-        "inner/../../outside/canary.txt".into(),
-        "../../../../../../../../etc/passwd".into(),
-        format!("{base}/outside/canary.txt"),
-        format!("{base}/root_evil/secret.txt"),
-        format!("{base}/root/../outside/canary.txt"),
-        "/etc/passwd".into(),
-        "link_out/canary.txt".into(),
-        "abs_out/canary.txt".into(),
-        "chain1/canary.txt".into(),
-        "inner/up_out/canary.txt".into(),
-        "file_link".into(),
-        "dangling".into(),
-        "dangling_abs".into(),
-        "link_out/new_file.txt".into(),
-        "abs_out/new_file.txt".into(),
-        "chain1/sub/new_file.txt".into(),
-        "link_out".into(),
-        "root\0/../outside".into(),
-        "a\0b".into(),
-    ]
-}
-
-/// The things a refusal must never reveal: link targets and the location of the outside.
-fn secrets(fx: &Fixture) -> Vec<String> {
-    vec![
-        "../outside".into(),
-        "chain2".into(),
-        "chain3".into(),
-        fx.base().join("outside").to_str().unwrap().to_owned(),
-        "created_by_dangling".into(),
-        "created_abs".into(),
-    ]
-}
-
-fn assert_refusal_is_silent(fx: &Fixture, path: &str, err: &Error) {
+fn assert_refusal_is_silent(escapes: &Escapes, path: &str, err: &Error) {
     let message = err.to_string();
-    for secret in secrets(fx) {
-        if !path.contains(&secret) {
+    for hidden in &escapes.hidden {
+        if !path.contains(hidden.as_str()) {
             assert!(
-                !message.contains(&secret),
-                "error for {path:?} reveals {secret:?}: {message}"
+                !message.contains(hidden.as_str()),
+                "error for {path:?} reveals {hidden:?}: {message}"
             );
         }
     }
@@ -97,98 +39,50 @@ fn assert_refusal_is_silent(fx: &Fixture, path: &str, err: &Error) {
 
 #[tokio::test]
 async fn the_escape_corpus_touches_nothing_outside_and_reveals_no_targets() {
-    let fx = hostile();
+    let (fx, escapes) = hostile();
     let files = fx.service();
-    let before = outside_state(&fx);
-    for path in escape_corpus(&fx) {
-        let mut outcomes: Vec<(&str, Result<(), Error>)> = vec![
-            ("read", files.read(&path, ReadRange::Whole).await.map(drop)),
-            (
-                "read_range",
-                files.read(&path, ReadRange::Head(1)).await.map(drop),
-            ),
-            ("list", files.list(&path, true, None, None).await.map(drop)),
-            ("tree", files.tree(&path, None, vec![]).await.map(drop)),
-            (
-                "search",
-                files
-                    .search(&path, None, Some("canary".into()), None)
-                    .await
-                    .map(drop),
-            ),
-            ("stat", files.stat(&path).await.map(drop)),
-            (
-                "write",
-                files
-                    .write(&path, b"pwned".to_vec(), WriteOptions::default())
-                    .await
-                    .map(drop),
-            ),
-            (
-                "edit",
-                files
-                    .edit(
-                        &path,
-                        &[TextEdit {
-                            old_text: "canary".into(),
-                            new_text: "pwned".into(),
-                        }],
-                        false,
-                        WriteOptions::default(),
-                    )
-                    .await
-                    .map(drop),
-            ),
-            (
-                "mkdir",
-                files.mkdir(&format!("{path}/newdir")).await.map(drop),
-            ),
-            (
-                "move_to",
-                files
-                    .move_file("inner/../legit_src.txt", &path, true, None)
-                    .await
-                    .map(drop),
-            ),
-            ("lock", files.lock(&path, "x", None).await.map(drop)),
-        ];
-        // Deleting a symlink inside the root is legitimate (it removes the link); everything
-        // else in the corpus must be refused.
-        if !["file_link", "dangling", "dangling_abs", "link_out"].contains(&path.as_str()) {
-            outcomes.push(("delete", files.delete(&path, None, None).await.map(drop)));
-            outcomes.push((
-                "move_from",
-                files
-                    .move_file(&path, "moved_here.txt", true, None)
-                    .await
-                    .map(drop),
-            ));
-        }
-        for (action, outcome) in outcomes {
-            let err = match outcome {
-                Ok(()) => panic!("{action} {path:?} succeeded"),
-                Err(err) => err,
-            };
-            assert!(
-                matches!(
-                    err,
-                    Error::PermissionDenied(_) | Error::InvalidArgument(_) | Error::NotFound(_)
+    let ctx = RequestContext::local();
+    let before = escapes.outside_state();
+    let mut made = 0;
+    for attempt in &escapes.attempts {
+        for (action, args) in escapes::calls(attempt) {
+            let outcome = files.call(action, args, &ctx).await;
+            let (refused, text) = match &outcome {
+                Ok(result) => (
+                    escapes::refused_in_result(action, result),
+                    result.to_string(),
                 ),
-                "{action} {path:?}: unexpected {err:?}"
-            );
-            assert_refusal_is_silent(&fx, &path, &err);
+                Err(err) => {
+                    assert!(
+                        matches!(
+                            err,
+                            Error::PermissionDenied(_)
+                                | Error::InvalidArgument(_)
+                                | Error::NotFound(_)
+                                | Error::Conflict(_)
+                        ),
+                        "{action} {:?}: unexpected {err:?}",
+                        attempt.path
+                    );
+                    (true, err.to_string())
+                }
+            };
+            escapes.check_answer(attempt, action, refused, &text);
+            made += 1;
         }
         assert_eq!(
-            outside_state(&fx),
+            escapes.outside_state(),
             before,
-            "something outside changed after {path:?}"
+            "something outside changed after {:?}",
+            attempt.path
         );
     }
+    assert!(made > 500, "only {made} calls made");
     // Listing the root shows the links as links, without following them.
     let listing = files.list(".", true, None, Some(1000)).await.unwrap();
     assert!(listing.entries.iter().all(|e| !e.path.contains("canary")));
     let found = files
-        .search(".", None, Some("canary".into()), None)
+        .search(".", None, Some("CANARY".into()), None)
         .await
         .unwrap();
     assert!(found.matches.is_empty(), "{:?}", found.matches);
@@ -196,13 +90,14 @@ async fn the_escape_corpus_touches_nothing_outside_and_reveals_no_targets() {
 
 #[tokio::test]
 async fn deleting_a_symlink_removes_the_link_not_its_target() {
-    let fx = hostile();
+    let (fx, escapes) = hostile();
     let files = fx.service();
-    let before = outside_state(&fx);
-    files.delete("file_link", None, None).await.unwrap();
-    files.delete("link_out", None, None).await.unwrap();
-    assert!(!fx.root.join("file_link").exists());
-    assert_eq!(outside_state(&fx), before);
+    let before = escapes.outside_state();
+    for attempt in escapes.attempts.iter().filter(|a| a.link) {
+        files.delete(&attempt.path, None, None).await.unwrap();
+        assert!(std::fs::symlink_metadata(fx.root.join(&attempt.path)).is_err());
+    }
+    assert_eq!(escapes.outside_state(), before);
 }
 
 #[tokio::test]
@@ -243,7 +138,7 @@ async fn odd_but_legitimate_names_work_inside_the_root() {
 
 #[tokio::test]
 async fn a_sibling_sharing_the_root_name_prefix_is_outside() {
-    let fx = hostile();
+    let (fx, _escapes) = hostile();
     let files = fx.service();
     let evil = fx.base().join("root_evil/secret.txt");
     let err = files
@@ -301,10 +196,10 @@ proptest! {
 
     #[test]
     fn random_paths_never_touch_anything_outside(paths in prop::collection::vec(path_strategy(), 1..6)) {
-        let fx = hostile();
+        let (fx, escapes) = hostile();
         let base = fx.base().to_str().unwrap().to_owned();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let before = outside_state(&fx);
+        let before = escapes.outside_state();
         runtime.block_on(async {
             let files = fx.service();
             for raw in &paths {
@@ -317,10 +212,11 @@ proptest! {
                 let _ = files.write(&path, b"pwned".to_vec(), WriteOptions::default()).await;
                 let _ = files.mkdir(&format!("{path}/d")).await;
                 if let Ok(read) = files.read(&path, ReadRange::Whole).await {
-                    assert_ne!(read.content.as_deref(), Some("canary"), "{path:?} read the canary");
+                    let text = read.content.as_deref().unwrap_or_default();
+                    assert!(!text.contains("CANARY"), "{path:?} read a canary");
                 }
                 if let Err(err) = files.stat(&path).await {
-                    assert_refusal_is_silent(&fx, &path, &err);
+                    assert_refusal_is_silent(&escapes, &path, &err);
                 }
                 let _ = files.move_file(&path, "moved.txt", true, None).await;
                 if let Ok(listing) = files.list(&path, true, None, None).await {
@@ -331,7 +227,7 @@ proptest! {
                 }
             }
         });
-        prop_assert_eq!(outside_state(&fx), before);
+        prop_assert_eq!(escapes.outside_state(), before);
     }
 }
 
