@@ -132,10 +132,17 @@ impl Escapes {
         out
     }
 
-    /// Checks one answer of `action` for `attempt`: `text` is everything the transport
-    /// returned (body, message, error data).
-    pub fn check_answer(&self, attempt: &Attempt, action: &str, refused: bool, text: &str) {
-        let label = format!("{action} {:?} ({})", attempt.path, attempt.why);
+    /// Checks one answer of `action` for `attempt` over `transport`: `text` is everything
+    /// the transport returned (body, message, error data).
+    pub fn check_answer(
+        &self,
+        transport: &str,
+        attempt: &Attempt,
+        action: &str,
+        refused: bool,
+        text: &str,
+    ) {
+        let label = format!("{transport} {action} {:?} ({})", attempt.path, attempt.why);
         // The history of a link's own entry inside the root (kept after a delete) is not an
         // escape: `versions` of a link answers with that entry's (empty) history.
         let own_entry = attempt.link && action == "versions";

@@ -38,12 +38,15 @@ fn env_number(name: &str) -> Option<u64> {
     )
 }
 
-/// The corpus directory of `target`.
+/// The corpus directory of `target`: `fuzz/corpus/<target>` in the workspace, found from the
+/// crate that includes this harness.
 pub fn corpus_dir(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("fuzz/corpus")
-        .join(target)
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let workspace = crate_dir
+        .ancestors()
+        .find(|dir| dir.join("fuzz/corpus").is_dir())
+        .unwrap_or(&crate_dir);
+    workspace.join("fuzz/corpus").join(target)
 }
 
 /// Every seed of `target`'s corpus as `(file name, bytes)`, sorted by name; panics when the

@@ -150,8 +150,9 @@ impl CacheStats {
 }
 
 /// Parses action arguments into `T`, turning serde's message into an
-/// [`Error::InvalidArgument`] that names the action. A JSON `null` counts as `{}` so that
-/// actions without required arguments can be called with no body.
+/// [`Error::InvalidArgument`] that names the action and the offending field (`store: ttl:
+/// invalid type: floating point ...`, `edit: edits[0]: unknown field ...`). A JSON `null`
+/// counts as `{}` so that actions without required arguments can be called with no body.
 pub fn parse_params<T: DeserializeOwned>(action: &str, params: Value) -> Result<T> {
     let params = if params.is_null() {
         Value::Object(Default::default())
@@ -163,7 +164,15 @@ pub fn parse_params<T: DeserializeOwned>(action: &str, params: Value) -> Result<
             "{action}: arguments must be a JSON object"
         )));
     }
-    serde_json::from_value(params).map_err(|err| Error::InvalidArgument(format!("{action}: {err}")))
+    serde_path_to_error::deserialize(params).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if path == "." {
+            Error::InvalidArgument(format!("{action}: {inner}"))
+        } else {
+            Error::InvalidArgument(format!("{action}: {path}: {inner}"))
+        }
+    })
 }
 
 /// Serializes an action result.
@@ -201,7 +210,17 @@ mod tests {
             matches!(&missing, Error::InvalidArgument(m) if m.contains("missing field `path`"))
         );
         let wrong = parse_params::<ReadParams>("read", serde_json::json!({"path": 3})).unwrap_err();
-        assert!(matches!(&wrong, Error::InvalidArgument(m) if m.contains("invalid type")));
+        assert!(
+            matches!(&wrong, Error::InvalidArgument(m) if m.starts_with("read: path: invalid type")),
+            "{wrong:?}"
+        );
+        let negative =
+            parse_params::<ReadParams>("read", serde_json::json!({"path": "a", "offset": -1}))
+                .unwrap_err();
+        assert!(
+            matches!(&negative, Error::InvalidArgument(m) if m.contains("offset: invalid value: integer `-1`")),
+            "{negative:?}"
+        );
         let unknown = parse_params::<ReadParams>("read", serde_json::json!({"path": "a", "x": 1}))
             .unwrap_err();
         assert!(matches!(&unknown, Error::InvalidArgument(m) if m.contains("unknown field")));

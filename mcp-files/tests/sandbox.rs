@@ -67,7 +67,7 @@ async fn the_escape_corpus_touches_nothing_outside_and_reveals_no_targets() {
                     (true, err.to_string())
                 }
             };
-            escapes.check_answer(attempt, action, refused, &text);
+            escapes.check_answer("in process", attempt, action, refused, &text);
             made += 1;
         }
         assert_eq!(

@@ -216,10 +216,16 @@ async fn rest_call(
     } else {
         match serde_json::from_slice::<Value>(&body) {
             Ok(params) => params,
+            // Only a refused body pays for the UTF-8 check that makes its message clear.
             Err(err) => {
-                return error_response(&Error::InvalidArgument(format!(
-                    "the body is not JSON: {err}"
-                )))
+                let message = match std::str::from_utf8(&body) {
+                    Err(utf8) => format!(
+                        "the body is not valid UTF-8 (invalid byte at offset {})",
+                        utf8.valid_up_to()
+                    ),
+                    Ok(_) => format!("the body is not JSON: {err}"),
+                };
+                return error_response(&Error::InvalidArgument(message));
             }
         }
     };

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
@@ -39,6 +39,11 @@ struct Incoming {
     subscribe: Option<String>,
 }
 
+/// Parses one message; serde's error (including the nesting limit) becomes the message.
+fn parse(text: &str) -> Result<Incoming, String> {
+    serde_json::from_str(text).map_err(|err| format!("malformed message: {err}"))
+}
+
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -63,20 +68,38 @@ async fn serve(socket: WebSocket, state: AppState, ctx: RequestContext) {
                 break;
             }
         }
+        sink
     });
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut tasks = JoinSet::new();
-    while let Some(Ok(message)) = stream.next().await {
-        let text = match message {
-            Message::Text(text) => text.to_string(),
-            Message::Binary(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+    let mut too_big = false;
+    while let Some(received) = stream.next().await {
+        let message = match received {
+            Ok(message) => message,
+            Err(err) => {
+                // The only typed view axum gives of tungstenite's capacity error is its text.
+                too_big = err.to_string().contains("Message too long");
+                break;
+            }
+        };
+        let parsed = match &message {
+            Message::Text(text) => parse(text.as_str()),
+            // Binary frames carry the same JSON; bytes that are not UTF-8 are refused, not
+            // replaced (a lossy decode would store U+FFFD in place of the caller's bytes).
+            Message::Binary(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => parse(text),
+                Err(err) => Err(format!(
+                    "the binary message is not valid UTF-8 (invalid byte at offset {})",
+                    err.valid_up_to()
+                )),
+            },
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => continue,
         };
-        let incoming = match serde_json::from_str::<Incoming>(&text) {
+        let incoming = match parsed {
             Ok(incoming) => incoming,
-            Err(err) => {
-                let error = Error::InvalidArgument(format!("malformed message: {err}"));
+            Err(message) => {
+                let error = Error::InvalidArgument(message);
                 let _ = outgoing
                     .send(json!({"id": null, "error": error.to_body()}))
                     .await;
@@ -124,7 +147,19 @@ async fn serve(socket: WebSocket, state: AppState, ctx: RequestContext) {
     }
     tasks.abort_all();
     drop(outgoing);
-    let _ = writer.await;
+    if let Ok(mut sink) = writer.await {
+        if too_big {
+            let reason = format!(
+                "a message exceeds {} bytes",
+                state.app.config.limits.max_body_bytes
+            );
+            let close = CloseFrame {
+                code: close_code::SIZE,
+                reason: reason.into(),
+            };
+            let _ = sink.send(Message::Close(Some(close))).await;
+        }
+    }
 }
 
 /// The bus topics of a service's events and the event name each is pushed as.
