@@ -159,61 +159,94 @@ impl Neo4jGraphStore {
 
     /// Reads, changes and writes the string list `property` of node `id` under the node's
     /// write lock; `change` gets the current list and returns the new list and its result.
+    ///
+    /// The transaction runs in its own task, to its end, even when the caller stops waiting
+    /// (its deadline passed): a transaction dropped halfway would go back to the pool still
+    /// holding the node's write lock, and every other writer of that node would wait for it
+    /// until the connection happened to be reused.
     async fn update_list(
         &self,
         id: &str,
         property: &str,
-        change: impl FnOnce(Vec<String>) -> (Vec<String>, Vec<String>) + Send,
+        change: impl FnOnce(Vec<String>) -> (Vec<String>, Vec<String>) + Send + 'static,
     ) -> Result<Vec<String>> {
-        let key = self.key(id);
+        let client = self.client.clone();
+        let (key, id, property) = (self.key(id), id.to_owned(), property.to_owned());
+        let detached = tokio::spawn(async move {
+            tokio::time::timeout(
+                DETACHED_TXN_LIMIT,
+                update_list_txn(&client, &key, &id, &property, change),
+            )
+            .await
+            .unwrap_or(Err(Error::Timeout { backend: BACKEND }))
+        });
         self.client
-            .bounded(async {
-                let mut txn = self.client.start_txn().await?;
-                let mut rows = txn
-                    .execute(
-                        neo4rs::query(
-                            "MATCH (n:McpNode {key: $key}) SET n._lock = true RETURN n.props AS props",
-                        )
-                        .param("key", key.as_str()),
-                    )
-                    .await
-                    .map_err(map_err)?;
-                let row = rows.next(txn.handle()).await.map_err(map_err)?;
-                // Drain the stream so the connection is ready for the next statement.
-                while rows.next(txn.handle()).await.map_err(map_err)?.is_some() {}
-                let Some(row) = row else {
-                    txn.rollback().await.map_err(map_err)?;
-                    return Err(Error::NotFound(format!("node {id}")));
-                };
-                let mut properties = parse_object(&column::<String>(&row, "props")?)?;
-                let current = match string_list(id, property, &properties) {
-                    Ok(current) => current,
-                    Err(err) => {
-                        txn.rollback().await.map_err(map_err)?;
-                        return Err(err);
-                    }
-                };
-                let (list, result) = change(current);
-                properties.insert(
-                    property.to_owned(),
-                    Value::Array(list.into_iter().map(Value::String).collect()),
-                );
-                txn.run(
-                    neo4rs::query(
-                        "MATCH (n:McpNode {key: $key}) SET n.props = $props, n.text = $text \
-                         REMOVE n._lock",
-                    )
-                    .param("key", key.as_str())
-                    .param("text", text_of(&properties))
-                    .param("props", Value::Object(properties).to_string()),
-                )
-                .await
-                .map_err(map_err)?;
-                txn.commit().await.map_err(map_err)?;
-                Ok(result)
+            .bounded(async move {
+                detached.await.unwrap_or_else(|err| {
+                    Err(Error::Backend {
+                        backend: BACKEND,
+                        message: format!("the list update task failed: {err}"),
+                    })
+                })
             })
             .await
     }
+}
+
+/// How long a detached list update may run before it is given up.
+const DETACHED_TXN_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The transaction of [`Neo4jGraphStore::update_list`].
+async fn update_list_txn(
+    client: &Client,
+    key: &str,
+    id: &str,
+    property: &str,
+    change: impl FnOnce(Vec<String>) -> (Vec<String>, Vec<String>),
+) -> Result<Vec<String>> {
+    let mut txn = client.start_txn().await?;
+    let mut rows = txn
+        .execute(
+            neo4rs::query(
+                "MATCH (n:McpNode {key: $key}) SET n._lock = true RETURN n.props AS props",
+            )
+            .param("key", key),
+        )
+        .await
+        .map_err(map_err)?;
+    let row = rows.next(txn.handle()).await.map_err(map_err)?;
+    // Drain the stream so the connection is ready for the next statement.
+    while rows.next(txn.handle()).await.map_err(map_err)?.is_some() {}
+    let Some(row) = row else {
+        txn.rollback().await.map_err(map_err)?;
+        return Err(Error::NotFound(format!("node {id}")));
+    };
+    let mut properties = parse_object(&column::<String>(&row, "props")?)?;
+    let current = match string_list(id, property, &properties) {
+        Ok(current) => current,
+        Err(err) => {
+            txn.rollback().await.map_err(map_err)?;
+            return Err(err);
+        }
+    };
+    let (list, result) = change(current);
+    properties.insert(
+        property.to_owned(),
+        Value::Array(list.into_iter().map(Value::String).collect()),
+    );
+    txn.run(
+        neo4rs::query(
+            "MATCH (n:McpNode {key: $key}) SET n.props = $props, n.text = $text \
+                 REMOVE n._lock",
+        )
+        .param("key", key)
+        .param("text", text_of(&properties))
+        .param("props", Value::Object(properties).to_string()),
+    )
+    .await
+    .map_err(map_err)?;
+    txn.commit().await.map_err(map_err)?;
+    Ok(result)
 }
 
 #[async_trait]
@@ -311,12 +344,13 @@ impl GraphStore for Neo4jGraphStore {
         property: &str,
         values: &[String],
     ) -> Result<Vec<String>> {
-        self.update_list(id, property, |mut list| {
+        let values = values.to_vec();
+        self.update_list(id, property, move |mut list| {
             let mut added = Vec::new();
             for value in values {
-                if !list.contains(value) {
+                if !list.contains(&value) {
                     list.push(value.clone());
-                    added.push(value.clone());
+                    added.push(value);
                 }
             }
             (list, added)
@@ -330,7 +364,8 @@ impl GraphStore for Neo4jGraphStore {
         property: &str,
         values: &[String],
     ) -> Result<Vec<String>> {
-        self.update_list(id, property, |list| {
+        let values = values.to_vec();
+        self.update_list(id, property, move |list| {
             let (removed, kept): (Vec<String>, Vec<String>) =
                 list.into_iter().partition(|value| values.contains(value));
             (kept, removed)
