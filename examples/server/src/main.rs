@@ -10,6 +10,9 @@ use mcp_server::serve::{serve_http, serve_stdio, shutdown_signal};
 use mcp_server::{App, Error};
 use tracing_subscriber::EnvFilter;
 
+/// How often histogram samples are folded into the Prometheus buckets.
+const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Files, memory and context services for AI agents over MCP, REST and WebSocket.
 #[derive(Debug, Parser)]
 #[command(name = "mcp-server", version)]
@@ -109,6 +112,16 @@ async fn run(cli: Cli) -> Result<(), Error> {
             "no API keys configured: only loopback clients are accepted, as principal `local` with every scope"
         );
     }
+    // Histogram samples wait in the recorder until /metrics renders them; without a scraper
+    // they would pile up for ever, so they are drained into the buckets every few seconds.
+    let metrics = mcp_server::http::metrics_handle();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(METRICS_UPKEEP);
+        loop {
+            tick.tick().await;
+            metrics.run_upkeep();
+        }
+    });
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "serving HTTP: /mcp /api/mcp/{{service}}/{{action}} /ws/mcp /health /metrics");
     serve_http(app, listener, shutdown_signal()).await?;

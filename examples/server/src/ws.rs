@@ -144,6 +144,9 @@ async fn serve(socket: WebSocket, state: AppState, ctx: RequestContext) {
             drop(permit);
             let _ = outgoing.send(answer).await;
         });
+        // A JoinSet keeps every finished task until it is joined: reap them as we go, or a
+        // long-lived socket holds one task allocation per request it ever served.
+        while tasks.try_join_next().is_some() {}
     }
     tasks.abort_all();
     drop(outgoing);
