@@ -11,7 +11,9 @@
 //! version on a release build; `./test` runs `MCP_SOAK_SECS=60 cargo test -p mcp-server
 //! --all-features --bench soak`, which reuses the debug binary the test step built.
 //! Settings: `MCP_SOAK_SECS` (default 600), `MCP_SOAK_CLIENTS` (default 16, at least 4),
-//! `MCP_SOAK_INTERVAL_SECS` (default 10, 5 for runs under five minutes). Needs
+//! `MCP_SOAK_INTERVAL_SECS` (default 10, 5 for runs under five minutes), `MCP_SOAK_ONLY`
+//! (comma-separated subset of `memory,files,context,ws,mcp`, to find which part of the
+//! workload a growth comes from; default everything). Needs
 //! `MCP_TEST_REDIS_URL`, `MCP_TEST_POSTGRES_URL`, `MCP_TEST_NEO4J_URL` (skips without them,
 //! fails under CI=true). Results: `target/soak/soak-<secs>s.{json,md}`.
 
@@ -47,7 +49,12 @@ struct Settings {
     clients: usize,
     interval: u64,
     warmup: u64,
+    /// REST services to call (all when empty) and whether WebSocket and MCP clients run.
+    only: Vec<String>,
 }
+
+/// The parts `MCP_SOAK_ONLY` may name.
+const PARTS: [&str; 5] = ["memory", "files", "context", "ws", "mcp"];
 
 impl Settings {
     fn from_env() -> Result<Settings, String> {
@@ -81,21 +88,55 @@ impl Settings {
                 "{seconds} s leaves no interval after a {warmup} s warm-up"
             ));
         }
+        let only: Vec<String> = std::env::var("MCP_SOAK_ONLY")
+            .unwrap_or_default()
+            .split(',')
+            .map(|part| part.trim().to_owned())
+            .filter(|part| !part.is_empty())
+            .collect();
+        if let Some(unknown) = only.iter().find(|part| !PARTS.contains(&part.as_str())) {
+            return Err(format!(
+                "MCP_SOAK_ONLY: unknown part `{unknown}` (expected {})",
+                PARTS.join(", ")
+            ));
+        }
         Ok(Settings {
             seconds,
             clients: clients as usize,
             interval,
             warmup,
+            only,
         })
     }
 
-    /// REST, WebSocket and MCP client counts: one MCP client, an eighth WebSocket.
+    fn runs(&self, part: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == part)
+    }
+
+    /// REST services the REST clients call (all when empty).
+    fn rest_services(&self) -> Vec<String> {
+        let services = ["memory", "files", "context"];
+        self.only
+            .iter()
+            .filter(|part| services.contains(&part.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// REST, WebSocket and MCP client counts: one MCP client, an eighth WebSocket, the rest
+    /// REST (parts left out by `MCP_SOAK_ONLY` get none).
     fn counts(&self) -> ClientCounts {
-        let ws = (self.clients / 8).max(1);
+        let ws = if self.runs("ws") {
+            (self.clients / 8).max(1)
+        } else {
+            0
+        };
+        let mcp = usize::from(self.runs("mcp"));
+        let rest_runs = self.only.is_empty() || !self.rest_services().is_empty();
         ClientCounts {
-            rest: self.clients - ws - 1,
+            rest: if rest_runs { self.clients - ws - 1 } else { 0 },
             ws,
-            mcp: 1,
+            mcp,
         }
     }
 }
@@ -199,11 +240,13 @@ async fn drive(settings: &Settings, server: &mut Server) -> Result<Driven, Strin
     let counts = settings.counts();
     let stop = Arc::new(AtomicBool::new(false));
     let mut clients = JoinSet::new();
+    let services = settings.rest_services();
     for id in 0..counts.rest {
         let client = rest::RestClient::new(rest.clone(), id).await?;
         let stop = stop.clone();
+        let services = services.clone();
         clients.spawn(async move {
-            client.run(stop, MAX_STEPS_PER_CLIENT).await;
+            client.run(&services, stop, MAX_STEPS_PER_CLIENT).await;
             0
         });
     }
@@ -212,16 +255,18 @@ async fn drive(settings: &Settings, server: &mut Server) -> Result<Driven, Strin
         let client = ws::WsClient::new(&ws_url, counts.rest + i, i == 0, recorder.clone());
         clients.spawn(client.run(stop.clone(), MAX_STEPS_PER_CLIENT));
     }
-    let mcp_client = mcp::McpClient::new(
-        &format!("{}/mcp", server.base),
-        counts.rest + counts.ws,
-        recorder.clone(),
-    )?;
-    let mcp_stop = stop.clone();
-    clients.spawn(async move {
-        mcp_client.run(mcp_stop, MAX_STEPS_PER_CLIENT).await;
-        0
-    });
+    for i in 0..counts.mcp {
+        let mcp_client = mcp::McpClient::new(
+            &format!("{}/mcp", server.base),
+            counts.rest + counts.ws + i,
+            recorder.clone(),
+        )?;
+        let mcp_stop = stop.clone();
+        clients.spawn(async move {
+            mcp_client.run(mcp_stop, MAX_STEPS_PER_CLIENT).await;
+            0
+        });
+    }
     println!(
         "soak: {} s against {} ({} REST, {} WebSocket, {} MCP clients), warm-up {} s, load average {:.2}",
         settings.seconds,
@@ -354,6 +399,9 @@ fn command(settings: &Settings) -> String {
     }
     if settings.clients != 16 {
         env.push(format!("MCP_SOAK_CLIENTS={}", settings.clients));
+    }
+    if !settings.only.is_empty() {
+        env.push(format!("MCP_SOAK_ONLY={}", settings.only.join(",")));
     }
     let profile = if cfg!(debug_assertions) {
         "cargo test -p mcp-server --all-features --bench soak"

@@ -182,6 +182,27 @@ enum Op {
     SearchNodes,
 }
 
+impl Op {
+    fn service(self) -> &'static str {
+        match self {
+            Op::MemoryStore | Op::MemoryRetrieve | Op::MemorySearch | Op::MemoryDelete => "memory",
+            Op::FilesRead
+            | Op::FilesWriteExpected
+            | Op::FilesWriteOwn
+            | Op::FilesEdit
+            | Op::FilesLockCycle
+            | Op::FilesVersions
+            | Op::FilesList => "files",
+            Op::ContextAdd
+            | Op::ContextSearch
+            | Op::ContextRelate
+            | Op::CreateEntities
+            | Op::AddObservations
+            | Op::SearchNodes => "context",
+        }
+    }
+}
+
 /// One REST client.
 pub struct RestClient {
     rest: Rest,
@@ -225,16 +246,24 @@ impl RestClient {
         })
     }
 
-    /// Loops until `stop` is set or `budget` operations ran.
-    pub async fn run(mut self, stop: Arc<AtomicBool>, budget: u64) {
-        let total: u64 = MIX.iter().map(|(_, weight)| weight).sum();
+    /// Loops over the operations of `services` (all when empty) until `stop` is set or
+    /// `budget` operations ran.
+    pub async fn run(mut self, services: &[String], stop: Arc<AtomicBool>, budget: u64) {
+        let mix: Vec<(Op, u64)> = MIX
+            .into_iter()
+            .filter(|(op, _)| services.is_empty() || services.iter().any(|s| s == op.service()))
+            .collect();
+        let total: u64 = mix.iter().map(|(_, weight)| weight).sum();
+        if total == 0 {
+            return;
+        }
         for _ in 0..budget {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
             let mut draw = self.rng.below(total);
-            let mut chosen = MIX[0].0;
-            for (op, weight) in MIX {
+            let mut chosen = mix[0].0;
+            for &(op, weight) in &mix {
                 if draw < weight {
                     chosen = op;
                     break;

@@ -1,7 +1,8 @@
 //! The WebSocket clients: each keeps one `/ws/mcp` socket, sends batches of requests pipelined
-//! on it and waits for every answer by id, and reconnects every few hundred batches (so
-//! per-connection state that is never freed would show as RSS growth). The first client also
-//! subscribes to memory change events and drains the pushes between answers.
+//! on it and waits for every answer by id, and reconnects after 10,000 requests: long enough
+//! that per-request state a socket keeps shows as RSS growth, often enough that per-connection
+//! state the server never frees shows too. The first client also subscribes to memory change
+//! events and drains the pushes between answers.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +20,7 @@ use crate::stats::{Outcome, Recorder};
 /// Requests in flight per batch.
 const BATCH: usize = 4;
 /// Batches per connection before a reconnect.
-const BATCHES_PER_CONNECTION: u64 = 250;
+const BATCHES_PER_CONNECTION: u64 = 2_500;
 /// How long a batch may wait for its answers.
 const TIMEOUT: Duration = Duration::from_secs(40);
 
