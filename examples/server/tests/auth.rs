@@ -2,7 +2,8 @@
 //! every action's REST route, the action listing, `/mcp`, `/ws/mcp` and `/metrics` refuse a
 //! missing or unknown key with 401 and `WWW-Authenticate: Bearer`, as does every MCP tool;
 //! `/health` stays open for probes (it shows only which backends answer). A key's scopes hold
-//! the same way over REST, MCP (tools and resources) and WebSocket.
+//! the same way over REST, MCP (tools and resources) and WebSocket, and so does its rate budget,
+//! shared by two instances through Redis.
 
 mod common;
 
@@ -418,4 +419,55 @@ async fn scopes_hold_on_rest_mcp_and_websocket_alike() {
     assert!(!root.0.join("x.txt").exists());
     let (_, body) = rest_as(&server, ADMIN, "memory", "retrieve", json!({"key": "k"})).await;
     assert_eq!(body["value"], 1);
+}
+
+#[tokio::test]
+async fn one_rate_budget_across_instances_and_transports() {
+    let Some(redis) = mcp_backends::testing::server_url("MCP_TEST_REDIS_URL") else {
+        return;
+    };
+    let token = format!("budget-{}", uuid::Uuid::new_v4().simple());
+    let mut config = ServerConfig {
+        keys: vec![key(&token, &token, &["*"])],
+        ..ServerConfig::default()
+    };
+    config.backends.rate_limit = redis;
+    config.limits.rate_per_second = 1;
+    config.limits.rate_burst = 3;
+    let a = TestServer::start(config.clone()).await;
+    let b = TestServer::start(config).await;
+    // Sessions and sockets are opened first: only calls spend the budget.
+    let session = mcp_session(&a, &token).await;
+    let ws = WsClient::connect(&format!("ws://{}/ws/mcp", b.addr), Some(&token))
+        .await
+        .unwrap();
+    let stats = json!({"name": "memory_stats", "arguments": {}});
+
+    // The burst of 3 is spent once: REST on A, WebSocket on B, MCP on A.
+    let (status, body) = rest_as(&a, &token, "memory", "stats", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    ws.call("memory", "stats", json!({})).await.unwrap();
+    mcp_as(&a, &token, &session, "tools/call", stats.clone())
+        .await
+        .unwrap();
+
+    // Then every transport on either instance is refused.
+    let (status, body) = rest_as(&b, &token, "memory", "stats", json!({})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{body}"
+    );
+    let err = ws.call("memory", "stats", json!({})).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Service(mcp_core::Error::RateLimited { .. })),
+        "{err:?}"
+    );
+    let refused = mcp_as(&a, &token, &session, "tools/call", stats).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|message| message.contains("rate limited")),
+        "{refused:?}"
+    );
 }
