@@ -25,10 +25,13 @@ const TARGET: &str = "args";
 /// The longest one call may take before it counts as a hang.
 const CALL_BOUND: Duration = Duration::from_secs(20);
 
+/// Each argument property of an action with its JSON Schema.
+type Properties = Vec<(String, Value)>;
+
 struct Target {
     registry: Registry,
-    /// Service, action, and each argument property with its JSON Schema.
-    actions: Vec<(String, String, Vec<(String, Value)>)>,
+    /// Service, action and properties of every action.
+    actions: Vec<(String, String, Properties)>,
     runtime: tokio::runtime::Runtime,
     _root: TempRoot,
 }
@@ -214,8 +217,7 @@ fn typed_value(schema: &Value) -> BoxedStrategy<Value> {
 /// mostly of its schema's type, else any hostile value), sometimes with an unknown field,
 /// sometimes not an object at all.
 fn schema_shaped(target: &Target) -> impl Strategy<Value = (usize, Value)> {
-    let actions: Vec<Vec<(String, Value)>> =
-        target.actions.iter().map(|(_, _, p)| p.clone()).collect();
+    let actions: Vec<Properties> = target.actions.iter().map(|(_, _, p)| p.clone()).collect();
     (0..actions.len()).prop_flat_map(move |index| {
         let properties = actions[index].clone();
         let values: Vec<_> = properties
