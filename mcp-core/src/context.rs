@@ -15,7 +15,9 @@ pub struct Scopes(Arc<[String]>);
 impl Scopes {
     /// Grants every action of every service.
     pub fn all() -> Self {
-        Scopes(Arc::from(vec!["*".to_owned()]))
+        static ALL: std::sync::OnceLock<Scopes> = std::sync::OnceLock::new();
+        ALL.get_or_init(|| Scopes(Arc::from(vec!["*".to_owned()])))
+            .clone()
     }
 
     /// Grants nothing.
@@ -168,8 +170,20 @@ impl fmt::Debug for RequestContext {
     }
 }
 
+/// A process-wide random half (one random UUID drawn once) and a counter: unique within the
+/// process, and across processes as unlikely to collide as two random 64-bit numbers, without
+/// asking the OS for randomness on every request.
 fn new_request_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static SEED: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let (high, low) = uuid::Uuid::new_v4().as_u64_pair();
+        high ^ low
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    uuid::Uuid::from_u64_pair(seed, n).simple().to_string()
 }
 
 #[cfg(test)]

@@ -267,26 +267,42 @@ impl MemoryService {
             };
         };
 
-        // Freshness check first: the epoch must be read before the value is fetched.
-        let epoch = self.kv.get(&epoch_key(namespace, key)).await?;
-        if let Some(epoch) = &epoch {
-            if let Some(entry) = cache.get(&stored_key).await {
-                let now = Instant::now();
-                if entry.epoch == *epoch && entry.alive(now) {
-                    self.count(true);
-                    return Ok(Retrieved {
-                        value: entry.value.clone(),
-                        ttl_remaining: entry
-                            .deadline
-                            .map(|deadline| ceil_secs(deadline.saturating_duration_since(now))),
-                    });
+        let epoch_key = epoch_key(namespace, key);
+        let cached = cache.get(&stored_key).await;
+        let (epoch, value, ttl, fetched_at) = match cached {
+            Some(entry) => {
+                // Freshness check first: the epoch must be read before the value is fetched.
+                let epoch = self.kv.get(&epoch_key).await?;
+                if let Some(epoch) = &epoch {
+                    let now = Instant::now();
+                    if entry.epoch == *epoch && entry.alive(now) {
+                        self.count(true);
+                        return Ok(Retrieved {
+                            value: entry.value.clone(),
+                            ttl_remaining: entry
+                                .deadline
+                                .map(|deadline| ceil_secs(deadline.saturating_duration_since(now))),
+                        });
+                    }
                 }
+                let fetched_at = Instant::now();
+                let (value, ttl) = tokio::join!(self.kv.get(&stored_key), self.kv.ttl(&stored_key));
+                (epoch, value?, ttl?, fetched_at)
             }
-        }
+            None => {
+                // Nothing to check: epoch and value in one read (`get_many` reads its keys in
+                // one snapshot on every backend: Redis MGET, one SQL statement, one lock), so
+                // the epoch is never read after the value, in one round trip; the TTL alongside.
+                let keys = [epoch_key, stored_key.clone()];
+                let fetched_at = Instant::now();
+                let (pair, ttl) = tokio::join!(self.kv.get_many(&keys), self.kv.ttl(&stored_key));
+                let mut pair = pair?.into_iter();
+                let (epoch, value) = (pair.next().flatten(), pair.next().flatten());
+                (epoch, value, ttl?, fetched_at)
+            }
+        };
         self.count(false);
-        let fetched_at = Instant::now();
-        let (value, ttl) = tokio::join!(self.kv.get(&stored_key), self.kv.ttl(&stored_key));
-        let (bytes, left) = match (value?, ttl?) {
+        let (bytes, left) = match (value, ttl) {
             (Some(bytes), KeyTtl::Persistent) => (bytes, None),
             (Some(bytes), KeyTtl::Expires(left)) => (bytes, Some(left)),
             _ => return Err(not_found(namespace, key)),

@@ -1,14 +1,19 @@
-//! Load figures for `BENCHMARKS.md`, every baseline measured in the same run on the same machine:
+//! Load figures for `BENCHMARKS.md`, every baseline measured in the same run on the same machine,
+//! interleaved round by round so that baseline and candidate see the same background load:
 //!
-//! - REST `memory/retrieve` (in-memory and Redis) against a bare axum JSON handler doing a
-//!   HashMap lookup: req/s and p99 at 64 connections, generator and server in one process;
+//! - REST `memory/retrieve` at 64 connections, generator and servers in one process:
+//!   `mcp-server` on in-memory backends and on Redis, against a bare axum JSON handler doing a
+//!   `HashMap` lookup and a bare axum handler doing one raw Redis `GET` on one multiplexed
+//!   connection;
 //! - MCP `tools/call` over stdio with pipelined requests, `mcp-server --stdio` against the
-//!   reference Node servers `@modelcontextprotocol/server-memory` (and
-//!   `@modelcontextprotocol/server-filesystem` when the files service is registered) doing the
-//!   same work; the Node servers come from `.cache/mcp-reference` (`npm install` there);
+//!   reference Node servers `@modelcontextprotocol/server-memory` (a 2-entity graph and a
+//!   1,000-entity graph, the same data loaded into both) and
+//!   `@modelcontextprotocol/server-filesystem` doing the same work; the Node servers are
+//!   installed into `.cache/mcp-reference` with `npm` on first use (pinned versions);
 //! - cold start (spawn to first answered request) and idle RSS of the binary.
 //!
-//! `cargo bench -p mcp-server --bench load` (Redis rows need `MCP_TEST_REDIS_URL`).
+//! `cargo bench -p mcp-server --bench load [-- rest|stdio|startup ...]` (Redis rows need
+//! `MCP_TEST_REDIS_URL`; no section named runs them all).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,14 +31,36 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
 const CONNECTIONS: usize = 64;
-const WARMUP: Duration = Duration::from_secs(1);
-const MEASURE: Duration = Duration::from_secs(5);
+/// Short slices, many rounds: on a shared machine the load changes within seconds, so every
+/// REST row runs once per round and ratios are taken within a round.
+const WARMUP: Duration = Duration::from_millis(500);
+const MEASURE: Duration = Duration::from_millis(1500);
+const REST_ROUNDS: usize = 8;
+/// Rounds of the stdio rows and startup runs; figures are medians over rounds.
+const ROUNDS: usize = 3;
 const PIPELINED_CALLS: usize = 5_000;
+/// Fewer calls for the large graph: the Node server re-reads its whole file on every call.
+const PIPELINED_CALLS_LARGE: usize = 1_000;
+/// The large knowledge graph: entities, observations per entity, relations per entity.
+const LARGE_ENTITIES: usize = 1_000;
+const LARGE_OBSERVATIONS: usize = 3;
+const LARGE_RELATIONS_PER_ENTITY: usize = 2;
+/// The reference servers, pinned so that reruns compare against the same code.
+const REFERENCE_PACKAGES: [&str; 2] = [
+    "@modelcontextprotocol/server-memory@2026.8.31",
+    "@modelcontextprotocol/server-filesystem@2026.8.31",
+];
+const STORED_VALUE: &str = r#"{"user": 42, "theme": "dark", "tags": ["a", "b"]}"#;
 
 struct Load {
     per_second: f64,
     p50: Duration,
     p99: Duration,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// Drives `url` with `CONNECTIONS` concurrent keep-alive clients posting `body`.
@@ -66,7 +93,11 @@ async fn drive(url: &str, body: &Value) -> Load {
                             .await
                             .expect("request");
                         assert!(response.status().is_success(), "{}", response.status());
-                        response.bytes().await.expect("body");
+                        let answer = response.bytes().await.expect("body");
+                        assert!(
+                            answer.windows(8).any(|w| w == b"\"value\":"),
+                            "unexpected answer"
+                        );
                         latencies.push(started.elapsed());
                     }
                     latencies
@@ -92,14 +123,24 @@ async fn drive(url: &str, body: &Value) -> Load {
     }
 }
 
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}/api/mcp/memory/retrieve")
+}
+
+/// Baseline: parse the JSON body, look the key up in a `HashMap`, answer JSON.
 async fn bare_axum() -> String {
     let mut values = HashMap::new();
     values.insert(
         "bench:key".to_owned(),
-        json!({"user": 42, "theme": "dark", "tags": ["a", "b"]}),
+        serde_json::from_str::<Value>(STORED_VALUE).expect("value"),
     );
     let values = Arc::new(values);
-    let router = Router::new().route(
+    serve(Router::new().route(
         "/api/mcp/memory/retrieve",
         post(move |Json(params): Json<Value>| {
             let values = values.clone();
@@ -111,13 +152,45 @@ async fn bare_axum() -> String {
                 }
             }
         }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    ))
+    .await
+}
+
+/// Baseline on Redis: parse the JSON body, one raw `GET` on one multiplexed connection, parse
+/// the stored JSON, answer JSON.
+async fn bare_axum_redis(url: &str) -> String {
+    let client = redis::Client::open(url).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
         .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}/api/mcp/memory/retrieve")
+        .expect("redis connection");
+    let _: () = redis::cmd("SET")
+        .arg("bench:bare:bench:key")
+        .arg(STORED_VALUE)
+        .arg("EX")
+        .arg(3600)
+        .query_async(&mut conn)
+        .await
+        .expect("redis set");
+    serve(Router::new().route(
+        "/api/mcp/memory/retrieve",
+        post(move |Json(params): Json<Value>| {
+            let mut conn = conn.clone();
+            async move {
+                let key = format!("bench:bare:{}", params["key"].as_str().unwrap_or_default());
+                let stored: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg(key)
+                    .query_async(&mut conn)
+                    .await
+                    .expect("redis get");
+                match stored.and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok()) {
+                    Some(value) => Json(json!({"value": value, "ttl_remaining": null})),
+                    None => Json(json!({"error": "not found"})),
+                }
+            }
+        }),
+    ))
+    .await
 }
 
 async fn mcp_server(kv: &str, events: &str) -> String {
@@ -134,14 +207,83 @@ async fn mcp_server(kv: &str, events: &str) -> String {
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(serve_http(app, listener, std::future::pending()));
     let base = format!("http://{addr}");
+    let value: Value = serde_json::from_str(STORED_VALUE).expect("value");
     let stored = reqwest::Client::new()
         .post(format!("{base}/api/mcp/memory/store"))
-        .json(&json!({"key": "bench:key", "value": {"user": 42, "theme": "dark", "tags": ["a", "b"]}, "ttl": 3600}))
+        .json(&json!({"key": "bench:key", "value": value, "ttl": 3600}))
         .send()
         .await
         .expect("store");
     assert!(stored.status().is_success());
     format!("{base}/api/mcp/memory/retrieve")
+}
+
+async fn rest_section() {
+    let retrieve = json!({"key": "bench:key"});
+    println!(
+        "## REST memory/retrieve, {CONNECTIONS} connections, {MEASURE:?} after {WARMUP:?} warm-up, {REST_ROUNDS} interleaved rounds"
+    );
+    let redis = std::env::var("MCP_TEST_REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
+    let mut rows: Vec<(&str, String)> = vec![
+        ("bare axum, HashMap", bare_axum().await),
+        (
+            "mcp-server, in-memory",
+            mcp_server("memory://", "memory://").await,
+        ),
+    ];
+    match &redis {
+        Some(url) => {
+            rows.push(("bare axum, Redis GET", bare_axum_redis(url).await));
+            rows.push(("mcp-server, Redis", mcp_server(url, url).await));
+        }
+        None => println!("Redis rows skipped (MCP_TEST_REDIS_URL unset)"),
+    }
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
+    let mut ratios: HashMap<&str, Vec<f64>> = HashMap::new();
+    for round in 1..=REST_ROUNDS {
+        let mut this_round = Vec::new();
+        for (i, (name, url)) in rows.iter().enumerate() {
+            let load = drive(url, &retrieve).await;
+            println!(
+                "round {round}  {name:<24} {:>9.0} req/s  p50 {}  p99 {}",
+                load.per_second,
+                ms(load.p50),
+                ms(load.p99)
+            );
+            rates[i].push(load.per_second);
+            this_round.push(load.per_second);
+        }
+        ratios
+            .entry("in-memory / bare HashMap")
+            .or_default()
+            .push(this_round[1] / this_round[0]);
+        if this_round.len() == 4 {
+            ratios
+                .entry("Redis / bare HashMap")
+                .or_default()
+                .push(this_round[3] / this_round[0]);
+            ratios
+                .entry("Redis / bare Redis GET")
+                .or_default()
+                .push(this_round[3] / this_round[2]);
+        }
+    }
+    for ((name, _), rates) in rows.iter().zip(rates) {
+        println!("median  {name:<24} {:>9.0} req/s", median(rates));
+    }
+    let mut names: Vec<_> = ratios.keys().copied().collect();
+    names.sort();
+    for name in names {
+        let values = &ratios[name];
+        let shown: Vec<String> = values.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "ratio   {name:<26} median {:.2}x  (rounds: {})",
+            median(values.clone()),
+            shown.join(", ")
+        );
+    }
 }
 
 /// Spawns an MCP stdio server, initializes it, runs `setup` calls, then sends `calls`
@@ -152,6 +294,7 @@ async fn stdio_calls_per_second(
     env: &[(String, String)],
     setup: &[Value],
     call: &Value,
+    calls: usize,
 ) -> Option<f64> {
     let mut child = Command::new(command)
         .args(args)
@@ -183,11 +326,14 @@ async fn stdio_calls_per_second(
             send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}));
         stdin.write_all(line.as_bytes()).await.ok()?;
         let answer = wait_for_id(&mut lines, id).await?;
-        assert!(answer.get("result").is_some(), "setup failed: {answer}");
+        assert!(
+            answer.get("result").is_some() && answer["result"]["isError"] != json!(true),
+            "setup failed: {answer}"
+        );
     }
     let first = 1_000_000u64;
     let mut batch = String::new();
-    for i in 0..PIPELINED_CALLS as u64 {
+    for i in 0..calls as u64 {
         batch.push_str(&send(
             json!({"jsonrpc": "2.0", "id": first + i, "method": "tools/call", "params": call}),
         ));
@@ -198,7 +344,7 @@ async fn stdio_calls_per_second(
         stdin
     });
     let mut answered = 0;
-    while answered < PIPELINED_CALLS {
+    while answered < calls {
         let line = lines.next_line().await.ok()??;
         let message: Value = serde_json::from_str(&line).ok()?;
         if message["id"].as_u64().is_some_and(|id| id >= first) {
@@ -211,7 +357,7 @@ async fn stdio_calls_per_second(
     }
     let elapsed = started.elapsed();
     drop(writer.await.ok()?);
-    Some(PIPELINED_CALLS as f64 / elapsed.as_secs_f64())
+    Some(calls as f64 / elapsed.as_secs_f64())
 }
 
 async fn wait_for_id(
@@ -219,7 +365,7 @@ async fn wait_for_id(
     id: u64,
 ) -> Option<Value> {
     loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
             .await
             .ok()?
             .ok()??;
@@ -231,11 +377,264 @@ async fn wait_for_id(
     }
 }
 
-fn reference_bin(name: &str) -> Option<PathBuf> {
-    let root =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/mcp-reference/node_modules/.bin");
-    let path = root.join(name);
-    path.exists().then_some(path)
+/// The reference Node servers' directory, installing them with `npm` when missing.
+fn reference_root() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/mcp-reference");
+    let bin = root.join("node_modules/.bin");
+    let installed = ["mcp-server-memory", "mcp-server-filesystem"]
+        .iter()
+        .all(|name| bin.join(name).exists());
+    if !installed {
+        println!(
+            "installing {} into {} with npm",
+            REFERENCE_PACKAGES.join(" "),
+            root.display()
+        );
+        std::fs::create_dir_all(&root).ok()?;
+        if !root.join("package.json").exists() {
+            std::fs::write(root.join("package.json"), "{\"private\": true}\n").ok()?;
+        }
+        let status = std::process::Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&root)
+            .args(REFERENCE_PACKAGES)
+            .stdout(Stdio::null())
+            .status();
+        match status {
+            Ok(status) if status.success() => {}
+            Ok(status) => {
+                println!("npm install failed ({status}); reference rows skipped");
+                return None;
+            }
+            Err(err) => {
+                println!("npm not runnable ({err}); reference rows skipped");
+                return None;
+            }
+        }
+    }
+    Some(bin)
+}
+
+/// `create_entities` and `create_relations` arguments for a graph of `LARGE_ENTITIES`
+/// entities with `LARGE_OBSERVATIONS` observations each and `LARGE_RELATIONS_PER_ENTITY`
+/// relations from each, plus the names to open (two related entities).
+fn large_graph() -> (Value, Value, Value) {
+    const KINDS: [&str; 3] = ["person", "company", "project"];
+    const RELATION_TYPES: [&str; 2] = ["knows", "works_with"];
+    let entities: Vec<Value> = (0..LARGE_ENTITIES)
+        .map(|i| {
+            let observations: Vec<String> = (0..LARGE_OBSERVATIONS)
+                .map(|o| {
+                    format!(
+                        "observation {o} about entity {i}: works on project {}",
+                        i % 37
+                    )
+                })
+                .collect();
+            json!({"name": format!("entity-{i:04}"), "entityType": KINDS[i % 3],
+                   "observations": observations})
+        })
+        .collect();
+    let relations: Vec<Value> = (0..LARGE_ENTITIES)
+        .flat_map(|i| {
+            (1..=LARGE_RELATIONS_PER_ENTITY).map(move |step| {
+                let to = (i + step * 7) % LARGE_ENTITIES;
+                json!({"from": format!("entity-{i:04}"), "to": format!("entity-{to:04}"),
+                       "relationType": RELATION_TYPES[step % 2]})
+            })
+        })
+        .collect();
+    (
+        json!({"entities": entities}),
+        json!({"relations": relations}),
+        json!({"names": ["entity-0500", "entity-0507"]}),
+    )
+}
+
+/// A reference server run: binary, arguments, environment, setup calls, the measured call.
+type ReferenceRun = (
+    PathBuf,
+    Vec<String>,
+    Vec<(String, String)>,
+    Vec<Value>,
+    Value,
+);
+
+/// One stdio comparison: our tool call against the reference server's, `ROUNDS` times
+/// interleaved; prints every round and the median ratio.
+struct StdioRow<'a> {
+    label: &'a str,
+    ours: (Vec<String>, Vec<Value>, Value),
+    theirs: Option<ReferenceRun>,
+    calls: usize,
+    /// Removed before every reference run, so each starts from the same (empty) state.
+    reset: Option<PathBuf>,
+}
+
+async fn run_stdio_row(server: &Path, row: StdioRow<'_>) {
+    let mut ratios = Vec::new();
+    let (mut ours_rates, mut theirs_rates) = (Vec::new(), Vec::new());
+    for round in 1..=ROUNDS {
+        let (args, setup, call) = &row.ours;
+        let Some(ours) = stdio_calls_per_second(server, args, &[], setup, call, row.calls).await
+        else {
+            println!("{}: mcp-server run failed", row.label);
+            return;
+        };
+        ours_rates.push(ours);
+        let Some((bin, args, env, setup, call)) = &row.theirs else {
+            println!("round {round}  {}: mcp-server {ours:.0} calls/s", row.label);
+            continue;
+        };
+        if let Some(file) = &row.reset {
+            let _ = std::fs::remove_file(file);
+        }
+        let Some(theirs) = stdio_calls_per_second(bin, args, env, setup, call, row.calls).await
+        else {
+            println!("{}: reference run failed", row.label);
+            return;
+        };
+        theirs_rates.push(theirs);
+        ratios.push(ours / theirs);
+        println!(
+            "round {round}  {}: mcp-server {ours:.0} calls/s, reference {theirs:.0} calls/s ({:.1}x)",
+            row.label,
+            ours / theirs
+        );
+    }
+    if ratios.is_empty() {
+        println!(
+            "median  {}: mcp-server {:.0} calls/s",
+            row.label,
+            median(ours_rates)
+        );
+    } else {
+        println!(
+            "median  {}: mcp-server {:.0} calls/s, reference {:.0} calls/s, ratio {:.1}x",
+            row.label,
+            median(ours_rates),
+            median(theirs_rates),
+            median(ratios)
+        );
+    }
+}
+
+async fn stdio_section(server: &Path) {
+    let scratch = std::env::temp_dir().join(format!("mcp-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).expect("scratch dir");
+    let scratch = scratch.canonicalize().expect("canonical");
+    let root = scratch.join("root");
+    std::fs::create_dir_all(&root).expect("bench root");
+    // Pipelined calls measure the transport, not the per-key budget.
+    let config_file = scratch.join("bench.toml");
+    std::fs::write(
+        &config_file,
+        "[limits]\nrate_per_second = 100000000\nrate_burst = 100000000\n",
+    )
+    .expect("bench config");
+    let ours_args = vec![
+        "--stdio".to_owned(),
+        "--config".to_owned(),
+        config_file.display().to_string(),
+        "--root".to_owned(),
+        root.display().to_string(),
+    ];
+    let reference = reference_root();
+    let bin = |name: &str| reference.as_ref().map(|dir| dir.join(name));
+    let memory_file = scratch.join("memory.jsonl");
+    let memory_env = vec![(
+        "MEMORY_FILE_PATH".to_owned(),
+        memory_file.display().to_string(),
+    )];
+    println!("\n## MCP tools/call over stdio, pipelined, {ROUNDS} interleaved rounds");
+
+    let small = json!({"entities": [
+        {"name": "Ada", "entityType": "person", "observations": ["writes Rust"]},
+        {"name": "Acme", "entityType": "company", "observations": ["makes tools"]}]});
+    let open_small = json!({"names": ["Ada"]});
+    let (large_entities, large_relations, open_large) = large_graph();
+    for (label, setup, open, calls) in [
+        (
+            "open_nodes, 2-entity graph",
+            vec![("create_entities", small)],
+            open_small,
+            PIPELINED_CALLS,
+        ),
+        (
+            "open_nodes, 1,000-entity graph",
+            vec![
+                ("create_entities", large_entities),
+                ("create_relations", large_relations),
+            ],
+            open_large,
+            PIPELINED_CALLS_LARGE,
+        ),
+    ] {
+        let call = |prefix: &str, name: &str, arguments: &Value| json!({"name": format!("{prefix}{name}"), "arguments": arguments});
+        let ours_setup = setup
+            .iter()
+            .map(|(name, arguments)| call("context_", name, arguments))
+            .collect();
+        let theirs_setup = setup
+            .iter()
+            .map(|(name, arguments)| call("", name, arguments))
+            .collect();
+        run_stdio_row(
+            server,
+            StdioRow {
+                label,
+                ours: (
+                    ours_args.clone(),
+                    ours_setup,
+                    call("context_", "open_nodes", &open),
+                ),
+                theirs: bin("mcp-server-memory").map(|bin| {
+                    (
+                        bin,
+                        Vec::new(),
+                        memory_env.clone(),
+                        theirs_setup,
+                        call("", "open_nodes", &open),
+                    )
+                }),
+                calls,
+                reset: Some(memory_file.clone()),
+            },
+        )
+        .await;
+    }
+
+    let file = root.join("notes.md");
+    std::fs::write(
+        &file,
+        "# Notes\n\n".to_owned() + &"a line of text\n".repeat(64),
+    )
+    .expect("bench file");
+    let path = file.display().to_string();
+    run_stdio_row(
+        server,
+        StdioRow {
+            label: "read 1 KB file",
+            ours: (
+                ours_args.clone(),
+                Vec::new(),
+                json!({"name": "files_read", "arguments": {"path": path}}),
+            ),
+            theirs: bin("mcp-server-filesystem").map(|bin| {
+                (
+                    bin,
+                    vec![root.display().to_string()],
+                    Vec::new(),
+                    Vec::new(),
+                    json!({"name": "read_text_file", "arguments": {"path": path}}),
+                )
+            }),
+            calls: PIPELINED_CALLS,
+            reset: None,
+        },
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&scratch);
 }
 
 /// Spawn to first answered `/health`, and RSS after a second of idling.
@@ -277,144 +676,50 @@ async fn cold_start_and_idle_rss(server: &Path) -> (Duration, u64) {
     (cold, rss_kb)
 }
 
+async fn startup_section(server: &Path) {
+    println!("\n## Cold start and idle RSS (mcp-server --listen, in-memory), {ROUNDS} runs");
+    let (mut colds, mut rss) = (Vec::new(), Vec::new());
+    for run in 1..=ROUNDS {
+        let (cold, rss_kb) = cold_start_and_idle_rss(server).await;
+        println!(
+            "run {run}  spawn to first answered /health {}, idle RSS after 1 s {:.1} MiB",
+            ms(cold),
+            rss_kb as f64 / 1024.0
+        );
+        colds.push(cold.as_secs_f64() * 1000.0);
+        rss.push(rss_kb as f64 / 1024.0);
+    }
+    println!(
+        "median  spawn to first answered /health {:.2} ms, idle RSS {:.1} MiB",
+        median(colds),
+        median(rss)
+    );
+}
+
 fn ms(duration: Duration) -> String {
     format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
 }
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    if std::env::args().any(|arg| arg == "--list") {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|arg| arg == "--list") {
         return;
     }
-    let retrieve = json!({"key": "bench:key"});
-    println!(
-        "## REST memory/retrieve, {CONNECTIONS} connections, {MEASURE:?} after {WARMUP:?} warm-up"
-    );
-    let bare = drive(&bare_axum().await, &retrieve).await;
-    println!(
-        "bare axum JSON handler:        {:>9.0} req/s  p50 {}  p99 {}",
-        bare.per_second,
-        ms(bare.p50),
-        ms(bare.p99)
-    );
-    let memory = drive(&mcp_server("memory://", "memory://").await, &retrieve).await;
-    println!(
-        "mcp-server, in-memory:         {:>9.0} req/s  p50 {}  p99 {}  ({:.2}x bare)",
-        memory.per_second,
-        ms(memory.p50),
-        ms(memory.p99),
-        memory.per_second / bare.per_second
-    );
-    match std::env::var("MCP_TEST_REDIS_URL") {
-        Ok(redis) if !redis.is_empty() => {
-            let on_redis = drive(&mcp_server(&redis, &redis).await, &retrieve).await;
-            println!(
-                "mcp-server, Redis (L1 cache):  {:>9.0} req/s  p50 {}  p99 {}  ({:.2}x bare)",
-                on_redis.per_second,
-                ms(on_redis.p50),
-                ms(on_redis.p99),
-                on_redis.per_second / bare.per_second
-            );
-        }
-        _ => println!("mcp-server, Redis: skipped (MCP_TEST_REDIS_URL unset)"),
-    }
-
+    let sections: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    let wanted = |name: &str| sections.is_empty() || sections.contains(&name);
     let server = PathBuf::from(env!("CARGO_BIN_EXE_mcp-server"));
-    // Pipelined calls measure the transport, not the per-key budget.
-    let config_file = std::env::temp_dir().join(format!("mcp-bench-{}.toml", std::process::id()));
-    std::fs::write(
-        &config_file,
-        "[limits]\nrate_per_second = 100000000\nrate_burst = 100000000\n",
-    )
-    .expect("bench config");
-    let config_arg = config_file.display().to_string();
-    println!("\n## MCP tools/call over stdio, {PIPELINED_CALLS} pipelined calls");
-    let create = json!({"name": "context_create_entities", "arguments": {"entities": [
-        {"name": "Ada", "entityType": "person", "observations": ["writes Rust"]},
-        {"name": "Acme", "entityType": "company", "observations": ["makes tools"]}]}});
-    let open = json!({"name": "context_open_nodes", "arguments": {"names": ["Ada"]}});
-    let ours = stdio_calls_per_second(
-        &server,
-        &["--stdio".into(), "--config".into(), config_arg.clone()],
-        &[],
-        std::slice::from_ref(&create),
-        &open,
-    )
-    .await;
-    let memory_file =
-        std::env::temp_dir().join(format!("mcp-bench-memory-{}.json", std::process::id()));
-    let _ = std::fs::remove_file(&memory_file);
-    let reference = match reference_bin("mcp-server-memory") {
-        Some(bin) => {
-            let mut create = create.clone();
-            create["name"] = json!("create_entities");
-            let mut open = open.clone();
-            open["name"] = json!("open_nodes");
-            stdio_calls_per_second(
-                &bin,
-                &[],
-                &[("MEMORY_FILE_PATH".into(), memory_file.display().to_string())],
-                &[create],
-                &open,
-            )
-            .await
-        }
-        None => None,
-    };
-    let _ = std::fs::remove_file(&memory_file);
-    match (ours, reference) {
-        (Some(ours), Some(reference)) => println!(
-            "open_nodes: mcp-server {ours:.0} calls/s, @modelcontextprotocol/server-memory {reference:.0} calls/s ({:.1}x)",
-            ours / reference
-        ),
-        (Some(ours), None) => println!("open_nodes: mcp-server {ours:.0} calls/s; reference server not installed in .cache/mcp-reference"),
-        _ => println!("open_nodes: mcp-server run failed"),
+    if wanted("rest") {
+        rest_section().await;
     }
-
-    let dir = std::env::temp_dir().join(format!("mcp-bench-files-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("bench dir");
-    let dir = dir.canonicalize().expect("canonical");
-    std::fs::write(
-        dir.join("notes.md"),
-        "# Notes\n\n".to_owned() + &"a line of text\n".repeat(64),
-    )
-    .expect("bench file");
-    let file = dir.join("notes.md").display().to_string();
-    let read_ours = json!({"name": "files_read", "arguments": {"path": file}});
-    let ours = stdio_calls_per_second(
-        &server,
-        &[
-            "--stdio".into(),
-            "--config".into(),
-            config_arg.clone(),
-            "--root".into(),
-            dir.display().to_string(),
-        ],
-        &[],
-        &[],
-        &read_ours,
-    )
-    .await;
-    let reference = match reference_bin("mcp-server-filesystem") {
-        Some(bin) => {
-            let read = json!({"name": "read_text_file", "arguments": {"path": file}});
-            stdio_calls_per_second(&bin, &[dir.display().to_string()], &[], &[], &read).await
-        }
-        None => None,
-    };
-    let _ = std::fs::remove_dir_all(&dir);
-    match (ours, reference) {
-        (Some(ours), Some(reference)) => println!(
-            "read file:  mcp-server {ours:.0} calls/s, @modelcontextprotocol/server-filesystem {reference:.0} calls/s ({:.1}x)",
-            ours / reference
-        ),
-        (Some(ours), None) => println!("read file:  mcp-server {ours:.0} calls/s; reference server not installed in .cache/mcp-reference"),
-        _ => println!("read file:  mcp-server run failed"),
+    if wanted("stdio") {
+        stdio_section(&server).await;
     }
-
-    println!("\n## Cold start and idle RSS (mcp-server --listen, in-memory)");
-    let (cold, rss_kb) = cold_start_and_idle_rss(&server).await;
-    let _ = std::fs::remove_file(&config_file);
-    println!("spawn to first answered /health: {}", ms(cold));
-    println!("idle RSS after 1 s: {:.1} MiB", rss_kb as f64 / 1024.0);
+    if wanted("startup") {
+        startup_section(&server).await;
+    }
 }

@@ -24,6 +24,9 @@ use crate::config::{scheme, ServerConfig};
 use crate::limiter::FallbackLimiter;
 use crate::Error;
 
+/// Serialized bytes of memory values kept in process when the key-value store is remote.
+const MEMORY_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The assembled services and the shared pieces transports need besides the registry.
 #[derive(Clone)]
 pub struct App {
@@ -50,10 +53,15 @@ impl App {
         let audit = connect_audit(&backends.audit).await?;
         let quota = Quota::per_second(config.limits.rate_per_second, config.limits.rate_burst);
         let limiter = connect_rate_limiter(&backends.rate_limit, quota).await?;
-        let memory = MemoryService::builder(kv)
-            .events(events.clone())
-            .build()
-            .await?;
+        let mut memory = MemoryService::builder(kv).events(events.clone());
+        if scheme(&backends.kv) != "memory" {
+            // A remote store: cache parsed values in process, so a read of an unchanged key
+            // costs one small epoch lookup instead of fetching and parsing the value (the
+            // epoch check keeps every instance from serving a value older than a write that
+            // returned; see mcp-memory's cache docs).
+            memory = memory.cache(MEMORY_CACHE_BYTES);
+        }
+        let memory = memory.build().await?;
         let context = connect_context(&backends.vectors).await?;
         let mut files_config = FilesConfig::new(config.roots.iter().cloned());
         // A shared event bus means other instances may write the same roots; their

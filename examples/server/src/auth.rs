@@ -5,33 +5,35 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use mcp_core::{Error, RequestContext, Scopes};
 
 use crate::config::{hash_key, ApiKey};
 
-/// The configured keys, indexed by hash.
+/// The configured keys, indexed by hash. Cheap to clone (the handlers' state holds one).
 #[derive(Clone, Debug, Default)]
 pub struct KeyRing {
-    by_hash: HashMap<String, (String, Scopes)>,
+    by_hash: Arc<HashMap<String, (String, Scopes)>>,
 }
 
 impl KeyRing {
     /// Indexes `keys` by their (lowercased) hash.
     pub fn new(keys: &[ApiKey]) -> Self {
         KeyRing {
-            by_hash: keys
-                .iter()
-                .map(|key| {
-                    (
-                        key.hash.to_ascii_lowercase(),
+            by_hash: Arc::new(
+                keys.iter()
+                    .map(|key| {
                         (
-                            key.principal.clone(),
-                            Scopes::new(key.scopes.iter().cloned()),
-                        ),
-                    )
-                })
-                .collect(),
+                            key.hash.to_ascii_lowercase(),
+                            (
+                                key.principal.clone(),
+                                Scopes::new(key.scopes.iter().cloned()),
+                            ),
+                        )
+                    })
+                    .collect(),
+            ),
         }
     }
 

@@ -39,8 +39,6 @@ pub struct McpHandler {
     events: Arc<dyn EventBus>,
     tools: Arc<Vec<Tool>>,
     limits: Limits,
-    /// Used when the transport supplies no authenticated context (stdio).
-    local_context: RequestContext,
     subscriptions: Mutex<HashMap<String, JoinHandle<()>>>,
 }
 
@@ -53,7 +51,6 @@ impl McpHandler {
             roots: app.roots.clone(),
             events: app.events.clone(),
             limits: app.config.limits.clone(),
-            local_context: RequestContext::local().with_principal("stdio"),
             subscriptions: Mutex::new(HashMap::new()),
         }
     }
@@ -66,7 +63,6 @@ impl McpHandler {
             events: self.events.clone(),
             tools: self.tools.clone(),
             limits: self.limits.clone(),
-            local_context: self.local_context.clone(),
             subscriptions: Mutex::new(HashMap::new()),
         }
     }
@@ -80,7 +76,9 @@ impl McpHandler {
                 .get::<RequestContext>()
                 .cloned()
                 .unwrap_or_else(RequestContext::anonymous),
-            None => self.local_context.clone(),
+            // No authenticated context (stdio): the trusted local caller, with a request id
+            // of its own for every call.
+            None => RequestContext::local().with_principal("stdio"),
         };
         base.with_timeout(self.limits.request_timeout())
     }

@@ -39,8 +39,11 @@ pub async fn serve_stdio(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let handler = McpHandler::new(&app);
+    // Non-blocking pipes when stdin and stdout are FIFOs (how MCP clients spawn servers):
+    // every read and write then runs on the IO reactor instead of a hand-off to the blocking
+    // thread pool per message; terminals and files fall back to the blocking handles.
     let running = handler
-        .serve(rmcp::transport::stdio())
+        .serve(rmcp::transport::stdio_pipes())
         .await
         .map_err(|err| Error::Transport(format!("MCP initialization over stdio failed: {err}")))?;
     let token = running.cancellation_token();
