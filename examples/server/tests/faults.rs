@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{rest, services, ServicesUp, TempRoot, TestServer};
 use mcp_backends::testing::server_url;
+use mcp_backends::{AuditLog, AuditQuery};
 use mcp_server::config::ServerConfig;
 use serde_json::{json, Value};
 
@@ -178,16 +179,22 @@ async fn outage_of(backend: &'static str) {
     assert_eq!(health(&http, &server).await.0, 200);
 
     services(&["down", backend]);
+    let outage_started_ms = mcp_core::unix_millis_now();
     let mut slowest = Duration::ZERO;
-    for probe in &probes {
-        let (status, body, took) = rest(
-            &http,
-            &server,
-            probe.service,
-            probe.action,
-            probe.body.clone(),
-        )
-        .await;
+    let mut served_during_outage = Vec::new();
+    for (n, probe) in probes.iter().enumerate() {
+        let request_id = format!("fault-{tag}-{n}");
+        let started = Instant::now();
+        let response = http
+            .post(server.url(&format!("/api/mcp/{}/{}", probe.service, probe.action)))
+            .header("x-request-id", &request_id)
+            .json(&probe.body)
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let took = started.elapsed();
         let call = format!("{}/{}", probe.service, probe.action);
         if probe.needs == backend {
             assert_eq!(
@@ -210,6 +217,7 @@ async fn outage_of(backend: &'static str) {
                 took < UNAFFECTED,
                 "{call} took {took:?} with {backend} down: it waited for a backend it does not need"
             );
+            served_during_outage.push((probe.service, request_id));
             eprintln!("{backend} down: {call} -> 200 after {took:?}");
         }
     }
@@ -270,6 +278,47 @@ async fn outage_of(backend: &'static str) {
         }
     }
     eprintln!("{backend}: recovered {:?} after up", started.elapsed());
+    if backend == "postgres" {
+        audit_caught_up(&urls.postgres, outage_started_ms, &served_during_outage).await;
+    }
+}
+
+/// The calls served while PostgreSQL was down were audited into the queue; once it is back
+/// their records reach the audit log (bounded wait).
+async fn audit_caught_up(url: &str, since_ms: i64, served: &[(&str, String)]) {
+    let log = mcp_backends::postgres::PostgresAuditLog::connect(url)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    for (service, request_id) in served {
+        loop {
+            let records = log
+                .query(&AuditQuery {
+                    service: Some((*service).to_owned()),
+                    since_ms: Some(since_ms),
+                    limit: 10_000,
+                    ..AuditQuery::default()
+                })
+                .await
+                .unwrap();
+            if records
+                .iter()
+                .any(|record| &record.request_id == request_id)
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the audit record of {service} call {request_id}, served while PostgreSQL was down, never reached it"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    eprintln!(
+        "postgres: {} calls served during the outage audited {:?} after recovery",
+        served.len(),
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
