@@ -109,7 +109,7 @@ impl McpClient {
             }
             _ => (
                 "context_search",
-                json!({"query": rng.words(2), "limit": 3, "namespace": NAMESPACE}),
+                json!({"query": pool::query(rng.below(pool::QUERIES)), "limit": 3, "namespace": NAMESPACE}),
             ),
         }
     }

@@ -1,7 +1,9 @@
-//! The bounded data set every client draws from: memory keys, file paths, document ids and
-//! entity names come from fixed pools and are overwritten again and again, so the data the
-//! server holds plateaus and RSS growth after the warm-up points at the server, not at the
-//! workload. (PostgreSQL's version history and audit log do grow, in the database.)
+//! The bounded data set every client draws from: memory keys, file paths, document ids, entity
+//! names, and also document texts and search queries (the server caches embeddings by text,
+//! up to 10,000 vectors of 1.5 KiB) come from fixed pools and are reused again and again, so
+//! the data the server holds plateaus and RSS growth after the warm-up points at the server,
+//! not at the workload. (PostgreSQL's version history and audit log do grow, in the database;
+//! `files.versions` answers grow with the history.)
 
 /// Namespace of every memory key and context document the soak writes.
 pub const NAMESPACE: &str = "soak";
@@ -13,10 +15,16 @@ pub const SHARED_FILES: u64 = 32;
 pub const OWN_FILES: usize = 4;
 /// Context documents (re-adding an id replaces the document).
 pub const DOCS: u64 = 64;
+/// Documents each document is related to (`relate` edges: at most `DOCS * RELATED`).
+pub const RELATED: u64 = 4;
 /// Knowledge-graph entities.
 pub const ENTITIES: u64 = 64;
 /// Observations (added with append-unique semantics, so each entity holds at most these).
 pub const OBSERVATIONS: u64 = 24;
+/// Document texts.
+pub const TEXTS: u64 = 128;
+/// Search queries.
+pub const QUERIES: u64 = 128;
 
 const WORDS: [&str; 48] = [
     "river", "engine", "garden", "signal", "harbor", "lantern", "meadow", "circuit", "copper",
@@ -97,6 +105,20 @@ pub fn entity(i: u64) -> String {
 /// Observation `i`.
 pub fn observation(i: u64) -> String {
     format!("soak observation {i:02}")
+}
+
+/// Document text `i` of the pool: 20 to 119 words.
+pub fn doc_text(i: u64) -> String {
+    let mut rng = Rng::new(1_000_000 + i as usize);
+    let words = 20 + rng.below(100) as usize;
+    rng.words(words)
+}
+
+/// Search query `i` of the pool: 2 or 3 words.
+pub fn query(i: u64) -> String {
+    let mut rng = Rng::new(2_000_000 + i as usize);
+    let words = 2 + rng.below(2) as usize;
+    rng.words(words)
 }
 
 /// The content of an own file: one `state N` line the edits replace, then filler words (which

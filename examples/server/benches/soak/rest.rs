@@ -120,7 +120,8 @@ pub async fn seed(rest: &Rest) -> Result<(), String> {
         must("files.write", rest.raw("files", "write", &body).await?)?;
     }
     for i in 0..pool::DOCS {
-        let body = json!({"id": pool::doc_id(i), "text": rng.words(40), "namespace": NAMESPACE});
+        let text = pool::doc_text(i % pool::TEXTS);
+        let body = json!({"id": pool::doc_id(i), "text": text, "namespace": NAMESPACE});
         must("context.add", rest.raw("context", "add", &body).await?)?;
     }
     let entities: Vec<Value> = (0..pool::ENTITIES)
@@ -366,17 +367,21 @@ impl RestClient {
                     .await;
             }
             Op::ContextAdd => {
-                let words = 20 + rng.below(100) as usize;
-                let body = json!({"id": pool::doc_id(rng.below(pool::DOCS)), "text": rng.words(words), "metadata": {"topic": rng.words(1), "client": self.id}, "namespace": NAMESPACE});
+                let text = pool::doc_text(rng.below(pool::TEXTS));
+                let body = json!({"id": pool::doc_id(rng.below(pool::DOCS)), "text": text, "metadata": {"topic": rng.words(1), "client": self.id}, "namespace": NAMESPACE});
                 rest.call("context.add", body, &[]).await;
             }
             Op::ContextSearch => {
                 let mode = *rng.pick(&["hybrid", "semantic", "keyword"]);
-                let body = json!({"query": rng.words(3), "limit": 5, "mode": mode, "namespace": NAMESPACE, "expand": rng.below(2)});
+                let query = pool::query(rng.below(pool::QUERIES));
+                let body = json!({"query": query, "limit": 5, "mode": mode, "namespace": NAMESPACE, "expand": rng.below(2)});
                 rest.call("context.search", body, &[]).await;
             }
             Op::ContextRelate => {
-                let body = json!({"from": pool::doc_id(rng.below(pool::DOCS)), "to": pool::doc_id(rng.below(pool::DOCS)), "type": "SOAK_NEAR"});
+                // Each document relates to its next few only, so the edges saturate early.
+                let from = rng.below(pool::DOCS);
+                let to = (from + 1 + rng.below(pool::RELATED)) % pool::DOCS;
+                let body = json!({"from": pool::doc_id(from), "to": pool::doc_id(to), "type": "SOAK_NEAR"});
                 rest.call("context.relate", body, &[]).await;
             }
             Op::CreateEntities => {

@@ -245,7 +245,7 @@ impl WsClient {
             }
             _ => (
                 "ws:context.search",
-                json!({"query": rng.words(2), "limit": 5, "namespace": NAMESPACE}),
+                json!({"query": pool::query(rng.below(pool::QUERIES)), "limit": 5, "namespace": NAMESPACE}),
             ),
         }
     }
