@@ -11,7 +11,10 @@
 //!   on the [`INVALIDATION_TOPIC`] — all before the write returns.
 //! - **Readers** first read the epoch key, then (on a miss) fetch value and TTL, and cache
 //!   the value tagged with the epoch they read *before* the fetch. A cached entry is served
-//!   only when its tag equals the epoch key read at the start of *this* read.
+//!   only when its tag equals the epoch key read at the start of *this* read. When nothing
+//!   is cached for the key, epoch and value come from one `get_many` (one snapshot on every
+//!   backend: Redis `MGET`, one SQL statement, one lock), which keeps that order in a single
+//!   round trip.
 //!
 //! Why that is never stale: tokens never repeat, so a tag still equal to the current epoch
 //! means no writer replaced the epoch key between the fill and now. Every write that
