@@ -4,8 +4,8 @@
 //! per seed, raw bytes) and then runs a generated phase under proptest: byte-level mutations
 //! of the seeds (bit flips, inserted hostile tokens, deletions, duplications, splices of two
 //! seeds) and, where a target has one, a structured generator. The generated phase runs
-//! `MCP_FUZZ_CASES_<TARGET>` or `MCP_FUZZ_CASES` cases (default 64, so `cargo test` stays
-//! quick) and stops early once
+//! `MCP_FUZZ_CASES_<TARGET>` or `MCP_FUZZ_CASES` cases (by default a few dozen, so `cargo
+//! test` stays quick) and stops early once
 //! `MCP_FUZZ_SECONDS` (default 60) have passed, so a CI run is bounded in count and time.
 //! A failing case is shrunk by proptest and printed escaped; add it to the corpus as a new
 //! file so that it is replayed for ever after.
@@ -20,12 +20,12 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseResult, TestRunner};
 
 /// Generated cases per phase of `target`: `MCP_FUZZ_CASES_<TARGET>` (e.g.
-/// `MCP_FUZZ_CASES_GLOB`), else `MCP_FUZZ_CASES`, else 64.
-pub fn cases(target: &str) -> u32 {
+/// `MCP_FUZZ_CASES_GLOB`), else `MCP_FUZZ_CASES`, else the target's `default`.
+pub fn cases(target: &str, default: u32) -> u32 {
     let specific = format!("MCP_FUZZ_CASES_{}", target.to_uppercase());
     env_number(&specific)
         .or_else(|| env_number("MCP_FUZZ_CASES"))
-        .unwrap_or(64) as u32
+        .map_or(default, |n| n as u32)
 }
 
 /// Wall-clock budget of a generated phase: `MCP_FUZZ_SECONDS`, default 60.
@@ -209,11 +209,12 @@ pub fn replay(target: &str, check: impl Fn(&[u8])) -> usize {
     seeds.len()
 }
 
-/// Runs the generated phase `phase` of `target`: `cases(target)` cases of `strategy` through
-/// `check`, stopping early when `budget()` has passed. Prints how many cases ran and how long
-/// they took; panics with the shrunk input when a case fails.
+/// Runs the generated phase `phase` of `target`: `cases(target, default)` cases of
+/// `strategy` through `check`, stopping early when `budget()` has passed. Prints how many
+/// cases ran and how long they took; panics with the shrunk input when a case fails.
 pub fn generate<S>(
     target: &str,
+    default: u32,
     phase: &str,
     strategy: S,
     check: impl Fn(S::Value) -> TestCaseResult,
@@ -222,7 +223,7 @@ pub fn generate<S>(
     S::Value: std::fmt::Debug,
 {
     let config = Config {
-        cases: cases(target),
+        cases: cases(target, default),
         failure_persistence: None,
         max_shrink_iters: 2048,
         ..Config::default()

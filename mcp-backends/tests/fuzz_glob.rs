@@ -12,6 +12,9 @@ use std::cell::RefCell;
 use mcp_backends::glob;
 use proptest::prelude::*;
 
+/// Generated cases per phase in a plain `cargo test`.
+const DEFAULT_CASES: u32 = 64;
+
 const TARGET: &str = "glob";
 
 /// `pattern\ntext` from fuzz bytes (invalid UTF-8 is replaced, as a `&str` API must).
@@ -241,15 +244,27 @@ fn fuzz_glob() {
         redis.is_some()
     );
     let corpus = harness::corpus(TARGET);
-    harness::generate(TARGET, "mutated", harness::mutated(&corpus), |bytes| {
-        let (pattern, text) = decode(&bytes);
-        check(&pattern, &text, redis.as_ref());
-        Ok(())
-    });
-    harness::generate(TARGET, "structured", structured(), |(pattern, text)| {
-        check(&pattern, &text, redis.as_ref());
-        Ok(())
-    });
+    harness::generate(
+        TARGET,
+        DEFAULT_CASES,
+        "mutated",
+        harness::mutated(&corpus),
+        |bytes| {
+            let (pattern, text) = decode(&bytes);
+            check(&pattern, &text, redis.as_ref());
+            Ok(())
+        },
+    );
+    harness::generate(
+        TARGET,
+        DEFAULT_CASES,
+        "structured",
+        structured(),
+        |(pattern, text)| {
+            check(&pattern, &text, redis.as_ref());
+            Ok(())
+        },
+    );
 }
 
 #[test]

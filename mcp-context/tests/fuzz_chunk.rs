@@ -12,6 +12,9 @@ use mcp_context::ChunkConfig;
 use mcp_core::Error;
 use proptest::prelude::*;
 
+/// Generated cases per phase in a plain `cargo test`.
+const DEFAULT_CASES: u32 = 64;
+
 const TARGET: &str = "chunk";
 
 fn decode(bytes: &[u8]) -> (ChunkConfig, String) {
@@ -94,13 +97,25 @@ fn fuzz_chunk() {
     });
     eprintln!("{TARGET}: {seeds} corpus seeds replayed");
     let corpus = harness::corpus(TARGET);
-    harness::generate(TARGET, "mutated", harness::mutated(&corpus), |bytes| {
-        let (config, text) = decode(&bytes);
-        check(config, &text);
-        Ok(())
-    });
-    harness::generate(TARGET, "structured", structured(), |(config, text)| {
-        check(config, &text);
-        Ok(())
-    });
+    harness::generate(
+        TARGET,
+        DEFAULT_CASES,
+        "mutated",
+        harness::mutated(&corpus),
+        |bytes| {
+            let (config, text) = decode(&bytes);
+            check(config, &text);
+            Ok(())
+        },
+    );
+    harness::generate(
+        TARGET,
+        DEFAULT_CASES,
+        "structured",
+        structured(),
+        |(config, text)| {
+            check(config, &text);
+            Ok(())
+        },
+    );
 }

@@ -20,6 +20,9 @@ use mcp_core::Error;
 use mcp_files::{FilesService, TextEdit, WriteOptions};
 use proptest::prelude::*;
 
+/// Generated cases per phase in a plain `cargo test`.
+const DEFAULT_CASES: u32 = 64;
+
 const TARGET: &str = "edit";
 
 struct Case {
@@ -208,11 +211,17 @@ fn fuzz_edit() {
     let seeds = harness::replay(TARGET, |bytes| target.check(&decode(bytes)));
     eprintln!("{TARGET}: {seeds} corpus seeds replayed");
     let corpus = harness::corpus(TARGET);
-    harness::generate(TARGET, "mutated", harness::mutated(&corpus), |bytes| {
-        target.check(&decode(&bytes));
-        Ok(())
-    });
-    harness::generate(TARGET, "structured", structured(), |case| {
+    harness::generate(
+        TARGET,
+        DEFAULT_CASES,
+        "mutated",
+        harness::mutated(&corpus),
+        |bytes| {
+            target.check(&decode(&bytes));
+            Ok(())
+        },
+    );
+    harness::generate(TARGET, DEFAULT_CASES, "structured", structured(), |case| {
         target.check(&case);
         Ok(())
     });

@@ -15,6 +15,9 @@ use mcp_core::{Error, RequestContext, Service};
 use mcp_files::{FilesConfig, FilesService};
 use proptest::prelude::*;
 
+/// Generated cases per phase in a plain `cargo test`.
+const DEFAULT_CASES: u32 = 12;
+
 const TARGET: &str = "paths";
 
 fn check(raw: &[u8]) {
@@ -130,11 +133,17 @@ fn fuzz_paths() {
     let seeds = harness::replay(TARGET, check);
     eprintln!("{TARGET}: {seeds} corpus seeds replayed");
     let corpus = harness::corpus(TARGET);
-    harness::generate(TARGET, "mutated", harness::mutated(&corpus), |bytes| {
-        check(&bytes);
-        Ok(())
-    });
-    harness::generate(TARGET, "structured", structured(), |bytes| {
+    harness::generate(
+        TARGET,
+        DEFAULT_CASES,
+        "mutated",
+        harness::mutated(&corpus),
+        |bytes| {
+            check(&bytes);
+            Ok(())
+        },
+    );
+    harness::generate(TARGET, DEFAULT_CASES, "structured", structured(), |bytes| {
         check(&bytes);
         Ok(())
     });

@@ -20,6 +20,9 @@ use mcp_server::App;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
+/// Generated cases per phase in a plain `cargo test`.
+const DEFAULT_CASES: u32 = 64;
+
 const TARGET: &str = "args";
 
 /// The longest one call may take before it counts as a hang.
@@ -281,12 +284,19 @@ fn fuzz_args() {
     eprintln!("{TARGET}: {seeds} corpus seeds replayed against {count} actions");
     let corpus = harness::corpus(TARGET);
     let mutated = (harness::mutated(&corpus), 0..count);
-    harness::generate(TARGET, "mutated", mutated, |(bytes, index)| {
-        target.call(index, params_of(&bytes));
-        Ok(())
-    });
     harness::generate(
         TARGET,
+        DEFAULT_CASES,
+        "mutated",
+        mutated,
+        |(bytes, index)| {
+            target.call(index, params_of(&bytes));
+            Ok(())
+        },
+    );
+    harness::generate(
+        TARGET,
+        DEFAULT_CASES,
         "schema",
         schema_shaped(&target),
         |(index, params)| {
