@@ -2,7 +2,8 @@
 //! MCP HTTP 413, WebSocket close 1009), 10,000 nested arrays (a clean 400 / error, no stack
 //! overflow), invalid UTF-8, huge TTLs, negative limits and unknown fields (refused naming
 //! the field, in every action's arguments and in nested ones), while MCP's own `_meta` still
-//! works. After each refusal the server keeps serving.
+//! works. Over stdio, lines that are not JSON are dropped by rmcp and the session keeps
+//! serving. After each refusal the server keeps serving.
 
 mod common;
 
@@ -466,4 +467,114 @@ async fn mcp_http_refuses_hostile_messages_clearly() {
         "{answer}"
     );
     still_serving(&server).await;
+}
+
+/// The binary over stdio: raw lines in, JSON-RPC answers out.
+struct StdioPipe {
+    _child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl StdioPipe {
+    fn start(root: &TempRoot) -> StdioPipe {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-server"))
+            .arg("--stdio")
+            .arg("--root")
+            .arg(&root.0)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        StdioPipe {
+            stdin: child.stdin.take().unwrap(),
+            stdout: tokio::io::BufReader::new(child.stdout.take().unwrap()).lines(),
+            _child: child,
+        }
+    }
+
+    async fn send(&mut self, line: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(line).await.unwrap();
+        self.stdin.write_all(b"\n").await.unwrap();
+    }
+
+    /// The answer with `id`; every line on stdout must be JSON.
+    async fn answer(&mut self, id: u64) -> Value {
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(20), self.stdout.next_line())
+                .await
+                .expect("an answer in time")
+                .unwrap()
+                .expect("stdout open");
+            let message: Value = serde_json::from_str(&line).unwrap();
+            if message["id"] == id {
+                return message;
+            }
+        }
+    }
+
+    async fn call(&mut self, id: u64, arguments: Value) -> Value {
+        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "memory_store", "arguments": arguments}});
+        self.send(call.to_string().as_bytes()).await;
+        self.answer(id).await
+    }
+}
+
+/// Over stdio, rmcp drops lines that are not JSON (as the other official SDKs do: answering
+/// garbage can start an error storm with a peer that echoes it), so the check there is that
+/// deep nesting, invalid UTF-8 and garbage neither crash nor wedge the session, and that bad
+/// arguments inside a well-formed call still get a clear `isError` answer.
+#[tokio::test]
+async fn mcp_stdio_survives_hostile_lines_and_refuses_bad_arguments() {
+    let root = TempRoot::new();
+    let mut pipe = StdioPipe::start(&root);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    pipe.send(init.to_string().as_bytes()).await;
+    let answer = pipe.answer(1).await;
+    assert!(answer["result"]["protocolVersion"].is_string(), "{answer}");
+    pipe.send(
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            .to_string()
+            .as_bytes(),
+    )
+    .await;
+    let hostile = [
+        format!(r#"{{"jsonrpc": "2.0", "id": 90, "method": "tools/call", "params": {{"name": "memory_store", "arguments": {{"key": "k", "value": {}}}}}}}"#, deep(10_000)).into_bytes(),
+        b"{\"jsonrpc\": \"2.0\", \"id\": 91, \"method\": \"ping\", \"params\": {\"x\": \"\xff\xfe\"}}".to_vec(),
+        b"not json at all \x00\x01".to_vec(),
+        deep(10_000).into_bytes(),
+    ];
+    // Each hostile line is followed by a real call that must be answered.
+    for (n, line) in hostile.iter().enumerate() {
+        pipe.send(line).await;
+        let id = 10 + n as u64;
+        let answer = pipe.call(id, json!({"key": "alive", "value": n})).await;
+        assert_eq!(
+            answer["result"]["structuredContent"]["status"], "stored",
+            "{answer}"
+        );
+    }
+    for (id, arguments, word) in [
+        (
+            20,
+            json!({"key": "k", "value": 1, "ttl": u64::MAX}),
+            "exceeds",
+        ),
+        (
+            21,
+            json!({"key": "k", "value": 1, "no_such_field": 1}),
+            "no_such_field",
+        ),
+        (22, json!({"key": "k", "value": 1, "ttl": -1}), "ttl"),
+    ] {
+        let answer = pipe.call(id, arguments).await;
+        assert_eq!(answer["result"]["isError"], true, "{answer}");
+        assert!(answer.to_string().contains(word), "{answer}");
+    }
 }
