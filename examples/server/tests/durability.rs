@@ -20,8 +20,8 @@ const CLIENTS: usize = 8;
 /// Writes each client attempts at most (the kill normally ends the load well before).
 const MAX_WRITES_PER_CLIENT: usize = 5_000;
 
-/// How long the load runs before the kill (it needs to be under way, with writes in flight).
-const LOAD_BEFORE_KILL: Duration = Duration::from_millis(1500);
+/// Acknowledged writes before the kill (the load is then under way, with writes in flight).
+const KILL_AFTER_ACKS: usize = 100;
 
 /// A running `mcp-server` child process and the address it serves on.
 struct Server {
@@ -111,9 +111,16 @@ async fn sigkill_during_a_write_load_loses_no_acknowledged_version() {
         .build()
         .unwrap();
     let acks = Arc::new(Mutex::new(Vec::<Ack>::new()));
+    // Writes sent whose answer never came (in flight at the kill) or that were refused.
+    let unanswered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut clients = Vec::new();
     for client in 0..CLIENTS {
-        let (http, base, acks) = (http.clone(), server.base.clone(), acks.clone());
+        let (http, base, acks, unanswered) = (
+            http.clone(),
+            server.base.clone(),
+            acks.clone(),
+            unanswered.clone(),
+        );
         clients.push(tokio::spawn(async move {
             let mut failures = 0;
             for n in 0..MAX_WRITES_PER_CLIENT {
@@ -141,6 +148,7 @@ async fn sigkill_during_a_write_load_loses_no_acknowledged_version() {
                     }),
                     // The server is gone: connection refused from here on.
                     None => {
+                        unanswered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         failures += 1;
                         if failures >= 3 {
                             return;
@@ -150,23 +158,26 @@ async fn sigkill_during_a_write_load_loses_no_acknowledged_version() {
             }
         }));
     }
-    tokio::time::sleep(LOAD_BEFORE_KILL).await;
+    let started = Instant::now();
+    while acks.lock().unwrap().len() < KILL_AFTER_ACKS {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the write load did not get {KILL_AFTER_ACKS} acknowledgements in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let acked_before_kill = acks.lock().unwrap().len();
     server.kill();
     for client in clients {
         client.await.unwrap();
     }
     let acks = acks.lock().unwrap().clone();
-    assert!(
-        acked_before_kill >= 50,
-        "only {acked_before_kill} writes acknowledged before the kill: the load did not run"
-    );
 
     let restarted = Server::start(&root, &postgres);
     let mut paths: Vec<String> = acks.iter().map(|ack| ack.path.clone()).collect();
     paths.sort();
     paths.dedup();
-    let started = Instant::now();
+    let checking = Instant::now();
     for path in &paths {
         let (status, listed) =
             call(&http, &restarted.base, "versions", json!({"path": path})).await;
@@ -211,9 +222,10 @@ async fn sigkill_during_a_write_load_loses_no_acknowledged_version() {
         );
     }
     eprintln!(
-        "kill -9 after {acked_before_kill} acknowledged writes ({} in all, over {} paths): all found after the restart, checked in {:?}",
+        "kill -9 after {acked_before_kill} acknowledged writes ({} in all, over {} paths; {} writes unanswered or refused): all found after the restart, checked in {:?}",
         acks.len(),
         paths.len(),
-        started.elapsed()
+        unanswered.load(std::sync::atomic::Ordering::Relaxed),
+        checking.elapsed()
     );
 }
