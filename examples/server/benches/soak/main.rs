@@ -13,7 +13,8 @@
 //! Settings: `MCP_SOAK_SECS` (default 600), `MCP_SOAK_CLIENTS` (default 16, at least 4),
 //! `MCP_SOAK_INTERVAL_SECS` (default 10, 5 for runs under five minutes), `MCP_SOAK_ONLY`
 //! (comma-separated subset of `memory,files,context,ws,mcp`, to find which part of the
-//! workload a growth comes from; default everything). Needs
+//! workload a growth comes from; default everything), `MCP_SOAK_ABANDON_EVERY` (one MCP
+//! session in N ends without `DELETE`, 0 for none; default 64). Needs
 //! `MCP_TEST_REDIS_URL`, `MCP_TEST_POSTGRES_URL`, `MCP_TEST_NEO4J_URL` (skips without them,
 //! fails under CI=true). Results: `target/soak/soak-<secs>s.{json,md}`.
 
@@ -51,6 +52,8 @@ struct Settings {
     warmup: u64,
     /// REST services to call (all when empty) and whether WebSocket and MCP clients run.
     only: Vec<String>,
+    /// One MCP session in this many is abandoned without `DELETE` (0: none).
+    abandon_every: u64,
 }
 
 /// The parts `MCP_SOAK_ONLY` may name.
@@ -88,6 +91,7 @@ impl Settings {
                 "{seconds} s leaves no interval after a {warmup} s warm-up"
             ));
         }
+        let abandon_every = number("MCP_SOAK_ABANDON_EVERY", 64)?;
         let only: Vec<String> = std::env::var("MCP_SOAK_ONLY")
             .unwrap_or_default()
             .split(',')
@@ -106,6 +110,7 @@ impl Settings {
             interval,
             warmup,
             only,
+            abandon_every,
         })
     }
 
@@ -255,6 +260,7 @@ async fn drive(settings: &Settings, server: &mut Server) -> Result<Driven, Strin
         let client = ws::WsClient::new(&ws_url, counts.rest + i, i == 0, recorder.clone());
         clients.spawn(client.run(stop.clone(), MAX_STEPS_PER_CLIENT));
     }
+    let abandon_every = settings.abandon_every;
     for i in 0..counts.mcp {
         let mcp_client = mcp::McpClient::new(
             &format!("{}/mcp", server.base),
@@ -263,7 +269,9 @@ async fn drive(settings: &Settings, server: &mut Server) -> Result<Driven, Strin
         )?;
         let mcp_stop = stop.clone();
         clients.spawn(async move {
-            mcp_client.run(mcp_stop, MAX_STEPS_PER_CLIENT).await;
+            mcp_client
+                .run(mcp_stop, MAX_STEPS_PER_CLIENT, abandon_every)
+                .await;
             0
         });
     }
@@ -402,6 +410,9 @@ fn command(settings: &Settings) -> String {
     }
     if !settings.only.is_empty() {
         env.push(format!("MCP_SOAK_ONLY={}", settings.only.join(",")));
+    }
+    if settings.abandon_every != 64 {
+        env.push(format!("MCP_SOAK_ABANDON_EVERY={}", settings.abandon_every));
     }
     let profile = if cfg!(debug_assertions) {
         "cargo test -p mcp-server --all-features --bench soak"

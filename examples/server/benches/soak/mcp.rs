@@ -1,6 +1,6 @@
 //! The MCP client: short Streamable HTTP sessions on `/mcp` one after another (initialize,
 //! the initialized notification, a few `tools/call`s, then `DELETE`), so that per-session
-//! handlers the server never frees would show as RSS growth. One session in sixteen is
+//! handlers the server never frees would show as RSS growth. One session in 64 (by default) is
 //! abandoned without `DELETE`, as a client that crashes would (rmcp's session manager drops
 //! such idle sessions after its 5-minute keep-alive, so they add up to a plateau).
 
@@ -16,8 +16,6 @@ use crate::stats::{Outcome, Recorder};
 
 /// Tool calls per session.
 const CALLS: u64 = 8;
-/// One session in this many ends without `DELETE`.
-const ABANDON_EVERY: u64 = 16;
 const PROTOCOL: &str = "2025-11-25";
 
 /// One MCP client.
@@ -50,16 +48,15 @@ impl McpClient {
         })
     }
 
-    /// Runs sessions until `stop` is set or `budget` sessions ran.
-    pub async fn run(mut self, stop: Arc<AtomicBool>, budget: u64) {
+    /// Runs sessions until `stop` is set or `budget` sessions ran; one in `abandon_every`
+    /// (none for 0) ends without `DELETE`.
+    pub async fn run(mut self, stop: Arc<AtomicBool>, budget: u64, abandon_every: u64) {
         for session in 0..budget {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            if !self
-                .session(session % ABANDON_EVERY == ABANDON_EVERY - 1, &stop)
-                .await
-            {
+            let abandon = abandon_every > 0 && session % abandon_every == abandon_every - 1;
+            if !self.session(abandon, &stop).await {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
