@@ -42,8 +42,13 @@ pub async fn serve_stdio(
     // Non-blocking pipes when stdin and stdout are FIFOs (how MCP clients spawn servers):
     // every read and write then runs on the IO reactor instead of a hand-off to the blocking
     // thread pool per message; terminals and files fall back to the blocking handles.
+    // A line longer than the body limit is dropped unread, as an oversized HTTP body is
+    // refused, instead of being buffered up to rmcp's 16 MiB default.
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
+    let transport = rmcp::transport::async_rw::AsyncRwTransport::new_server(stdin, stdout)
+        .with_max_line_length(app.config.limits.max_body_bytes);
     let running = handler
-        .serve(rmcp::transport::stdio_pipes())
+        .serve(transport)
         .await
         .map_err(|err| Error::Transport(format!("MCP initialization over stdio failed: {err}")))?;
     let token = running.cancellation_token();

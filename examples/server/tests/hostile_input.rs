@@ -477,10 +477,15 @@ struct StdioPipe {
 }
 
 impl StdioPipe {
+    /// The binary over `root`, with a body (line) limit of `MAX_BODY`.
     fn start(root: &TempRoot) -> StdioPipe {
         use tokio::io::AsyncBufReadExt;
+        let config = root.0.join("server.toml");
+        std::fs::write(&config, format!("[limits]\nmax_body_bytes = {MAX_BODY}\n")).unwrap();
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-server"))
             .arg("--stdio")
+            .arg("--config")
+            .arg(&config)
             .arg("--root")
             .arg(&root.0)
             .stdin(std::process::Stdio::piped())
@@ -526,9 +531,10 @@ impl StdioPipe {
 }
 
 /// Over stdio, rmcp drops lines that are not JSON (as the other official SDKs do: answering
-/// garbage can start an error storm with a peer that echoes it), so the check there is that
-/// deep nesting, invalid UTF-8 and garbage neither crash nor wedge the session, and that bad
-/// arguments inside a well-formed call still get a clear `isError` answer.
+/// garbage can start an error storm with a peer that echoes it) and lines over the body limit,
+/// so the check there is that oversized lines, deep nesting, invalid UTF-8 and garbage neither
+/// crash nor wedge the session (and the oversized call is not served), and that bad arguments
+/// inside a well-formed call still get a clear `isError` answer.
 #[tokio::test]
 async fn mcp_stdio_survives_hostile_lines_and_refuses_bad_arguments() {
     let root = TempRoot::new();
@@ -544,7 +550,11 @@ async fn mcp_stdio_survives_hostile_lines_and_refuses_bad_arguments() {
             .as_bytes(),
     )
     .await;
+    // A line over the body limit is dropped unread (the key must not be stored).
+    let oversized = json!({"jsonrpc": "2.0", "id": 89, "method": "tools/call", "params": {
+        "name": "memory_store", "arguments": {"key": "oversized", "value": "x".repeat(MAX_BODY)}}});
     let hostile = [
+        oversized.to_string().into_bytes(),
         format!(r#"{{"jsonrpc": "2.0", "id": 90, "method": "tools/call", "params": {{"name": "memory_store", "arguments": {{"key": "k", "value": {}}}}}}}"#, deep(10_000)).into_bytes(),
         b"{\"jsonrpc\": \"2.0\", \"id\": 91, \"method\": \"ping\", \"params\": {\"x\": \"\xff\xfe\"}}".to_vec(),
         b"not json at all \x00\x01".to_vec(),
@@ -560,6 +570,14 @@ async fn mcp_stdio_survives_hostile_lines_and_refuses_bad_arguments() {
             "{answer}"
         );
     }
+    let retrieve = json!({"jsonrpc": "2.0", "id": 30, "method": "tools/call",
+        "params": {"name": "memory_retrieve", "arguments": {"key": "oversized"}}});
+    pipe.send(retrieve.to_string().as_bytes()).await;
+    let answer = pipe.answer(30).await;
+    assert_eq!(
+        answer["result"]["isError"], true,
+        "the oversized line was served"
+    );
     for (id, arguments, word) in [
         (
             20,
