@@ -189,19 +189,42 @@ impl ListPosition {
     }
 }
 
-/// The file's modification time and size, or `None` when it is gone.
-fn file_signature(path: &Path) -> Option<(std::time::SystemTime, u64)> {
-    let metadata = std::fs::metadata(path).ok()?;
-    Some((metadata.modified().ok()?, metadata.len()))
+/// A subscribed file as a path beneath one root's directory handle, so polling it can never
+/// look outside the roots: cap-std resolves `rel` beneath `dir` and refuses `..` or symlinks
+/// that leave it (a link swapped in after the subscription just reads as "gone").
+struct WatchedFile {
+    dir: cap_std::fs::Dir,
+    rel: PathBuf,
+}
+
+impl WatchedFile {
+    /// The root holding `path` (absolute, or relative to the first root) and the rest of it.
+    fn open(roots: &[PathBuf], path: &Path) -> std::io::Result<WatchedFile> {
+        let (root, rel) = roots
+            .iter()
+            .find_map(|root| Some((root, path.strip_prefix(root).ok()?)))
+            .or_else(|| Some((roots.first()?, path)).filter(|_| path.is_relative()))
+            .ok_or_else(|| std::io::Error::other("not under a root"))?;
+        Ok(WatchedFile {
+            dir: cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority())?,
+            rel: rel.to_path_buf(),
+        })
+    }
+
+    /// The file's modification time and size, or `None` when it is gone (or out of reach).
+    fn signature(&self) -> Option<(cap_std::time::SystemTime, u64)> {
+        let metadata = self.dir.metadata(&self.rel).ok()?;
+        Some((metadata.modified().ok()?, metadata.len()))
+    }
 }
 
 /// Sends `notifications/resources/updated` for `uri` whenever the file's signature changes,
 /// until the peer goes away or the subscription is dropped.
-async fn watch_file(path: PathBuf, uri: String, peer: rmcp::Peer<RoleServer>) {
-    let mut last = file_signature(&path);
+async fn watch_file(file: WatchedFile, uri: String, peer: rmcp::Peer<RoleServer>) {
+    let mut last = file.signature();
     loop {
         tokio::time::sleep(FILE_POLL).await;
-        let now = file_signature(&path);
+        let now = file.signature();
         if now != last {
             last = now;
             if peer
@@ -437,11 +460,10 @@ impl ServerHandler for McpHandler {
                 }
                 Err(err) => return Err(protocol_error(&err)),
             }
-            let task = tokio::spawn(watch_file(
-                PathBuf::from(path),
-                uri.clone(),
-                context.peer.clone(),
-            ));
+            let file = WatchedFile::open(&self.roots, Path::new(path)).map_err(|err| {
+                ErrorData::internal_error(format!("cannot watch `{uri}`: {err}"), None)
+            })?;
+            let task = tokio::spawn(watch_file(file, uri.clone(), context.peer.clone()));
             return self.track(uri, task);
         }
         let Some((namespace, key)) = memory_uri(&uri) else {

@@ -321,3 +321,50 @@ async fn stdio_file_resources_list_read_and_update() {
     assert!(outside.get("error").is_some(), "{outside}");
     std::fs::remove_dir_all(&root).ok();
 }
+
+/// A subscribed file swapped for a symlink to a file outside the root: the swap itself may be
+/// announced (the file is gone), but changes of the outside file never are, so a subscription
+/// cannot be used to watch outside files.
+#[tokio::test]
+async fn a_subscription_never_follows_a_symlink_swapped_in_outside_the_root() {
+    let base =
+        std::env::temp_dir().join(format!("mcp-stdio-swap-{}", uuid::Uuid::new_v4().simple()));
+    let (root, outside) = (base.join("root"), base.join("outside"));
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    let root = root.canonicalize().unwrap();
+    std::fs::write(root.join("watched.txt"), "inside").unwrap();
+    std::fs::write(outside.join("secret.txt"), "s").unwrap();
+    let uri = format!("file://{}", root.join("watched.txt").display());
+    let (mut session, _) = Session::start_in("2025-11-25", &root).await;
+    let subscribed = session
+        .request(2, "resources/subscribe", json!({"uri": uri}))
+        .await;
+    assert!(subscribed.get("result").is_some(), "{subscribed}");
+    std::fs::remove_file(root.join("watched.txt")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.txt"), root.join("watched.txt")).unwrap();
+    let mut updates = 0;
+    let until = tokio::time::Instant::now() + Duration::from_secs(3);
+    let mut grow = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => break,
+            _ = grow.tick() => {
+                // The outside file changes size every 100 ms.
+                let mut secret = std::fs::read_to_string(outside.join("secret.txt")).unwrap();
+                secret.push('s');
+                std::fs::write(outside.join("secret.txt"), secret).unwrap();
+            }
+            line = session.stdout.next_line() => {
+                let message: Value = serde_json::from_str(&line.unwrap().unwrap()).unwrap();
+                assert_eq!(message["method"], "notifications/resources/updated", "{message}");
+                updates += 1;
+            }
+        }
+    }
+    assert!(
+        updates <= 1,
+        "{updates} updates: the outside file's changes leaked"
+    );
+    std::fs::remove_dir_all(&base).ok();
+}
