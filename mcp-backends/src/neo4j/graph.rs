@@ -149,12 +149,41 @@ impl Neo4jGraphStore {
         ids.iter().map(|id| self.key(id)).collect()
     }
 
-    fn node_from_row(row: &neo4rs::Row) -> Result<Node> {
-        Ok(Node {
-            id: column(row, "id")?,
-            label: column(row, "label")?,
-            properties: parse_object(&column::<String>(row, "props")?)?,
-        })
+    /// The node of a row, or `None` when a concurrent writer deleted it between the match and
+    /// the property read (at read-committed its properties then read as null): such a node is
+    /// gone, as if the read had come a moment later.
+    fn node_from_row(row: &neo4rs::Row) -> Result<Option<Node>> {
+        let (Some(id), Some(label), Some(props)) = (
+            column::<Option<String>>(row, "id")?,
+            column::<Option<String>>(row, "label")?,
+            column::<Option<String>>(row, "props")?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(Node {
+            id,
+            label,
+            properties: parse_object(&props)?,
+        }))
+    }
+
+    /// The edge of a row, or `None` when a concurrent writer deleted it (or an end) between
+    /// the match and the property read, as for [`Self::node_from_row`].
+    fn edge_from_row(row: &neo4rs::Row) -> Result<Option<Edge>> {
+        let (Some(from), Some(to), Some(rel_type), Some(props)) = (
+            column::<Option<String>>(row, "from")?,
+            column::<Option<String>>(row, "to")?,
+            column::<Option<String>>(row, "type")?,
+            column::<Option<String>>(row, "props")?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(Edge {
+            from,
+            to,
+            rel_type,
+            properties: parse_object(&props)?,
+        }))
     }
 
     /// Reads, changes and writes the string list `property` of node `id` under the node's
@@ -316,8 +345,9 @@ impl GraphStore for Neo4jGraphStore {
             .await?;
         let mut found = HashMap::with_capacity(rows.len());
         for row in &rows {
-            let node = Self::node_from_row(row)?;
-            found.insert(node.id.clone(), node);
+            if let Some(node) = Self::node_from_row(row)? {
+                found.insert(node.id.clone(), node);
+            }
         }
         Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
     }
@@ -442,14 +472,7 @@ impl GraphStore for Neo4jGraphStore {
             )
             .await?;
         rows.iter()
-            .map(|row| {
-                Ok(Edge {
-                    from: column(row, "from")?,
-                    to: column(row, "to")?,
-                    rel_type: column(row, "type")?,
-                    properties: parse_object(&column::<String>(row, "props")?)?,
-                })
-            })
+            .filter_map(|row| Self::edge_from_row(row).transpose())
             .collect()
     }
 
@@ -484,8 +507,14 @@ impl GraphStore for Neo4jGraphStore {
                 )
                 .await?;
             for row in &rows {
-                let key: String = column(row, "key")?;
-                order.push(column(row, "id")?);
+                // A neighbour deleted while this ran reads as nulls: it is gone, skip it.
+                let (Some(key), Some(id)) = (
+                    column::<Option<String>>(row, "key")?,
+                    column::<Option<String>>(row, "id")?,
+                ) else {
+                    continue;
+                };
+                order.push(id);
                 seen.push(key.clone());
                 frontier.push(key);
             }
@@ -524,7 +553,7 @@ impl GraphStore for Neo4jGraphStore {
             .await?;
         let mut nodes = rows
             .iter()
-            .map(Self::node_from_row)
+            .filter_map(|row| Self::node_from_row(row).transpose())
             .collect::<Result<Vec<_>>>()?;
         let next_cursor = if nodes.len() > limit {
             nodes.truncate(limit);
@@ -562,11 +591,14 @@ impl GraphStore for Neo4jGraphStore {
             )
             .await?;
         rows.iter()
-            .map(|row| {
-                Ok(NodeHit {
-                    node: Self::node_from_row(row)?,
-                    score: column::<f64>(row, "score")? as f32,
-                })
+            .filter_map(|row| {
+                let hit = Self::node_from_row(row).transpose()?.and_then(|node| {
+                    Ok(NodeHit {
+                        node,
+                        score: column::<f64>(row, "score")? as f32,
+                    })
+                });
+                Some(hit)
             })
             .collect()
     }
