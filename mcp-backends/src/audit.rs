@@ -57,6 +57,16 @@ pub trait AuditLog: Send + Sync {
     /// Appends one record.
     async fn append(&self, record: AuditRecord) -> Result<()>;
 
+    /// Appends `records` in order. The default appends them one by one (a failure leaves the
+    /// ones before it appended); a backend that can do better writes them at once, all or none
+    /// (PostgreSQL: one statement).
+    async fn append_batch(&self, records: Vec<AuditRecord>) -> Result<()> {
+        for record in records {
+            self.append(record).await?;
+        }
+        Ok(())
+    }
+
     /// Matching records, newest first.
     async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
 

@@ -2,11 +2,16 @@
 //! go into a bounded in-process queue and one background task appends them in order, so a call
 //! never waits for the audit backend and never fails because of it.
 //!
-//! Policy while the backend is down: the writer keeps the record it could not append and retries
+//! The writer appends what has queued up as one batch (at most [`BATCH`] records: one
+//! round trip and one commit on PostgreSQL), so it keeps up with load instead of paying a commit
+//! per call.
+//!
+//! Policy while the backend is down: the writer keeps the batch it could not append and retries
 //! it with backoff (up to 2 s between attempts), records queue behind it, and once the queue is
 //! full ([`QUEUE_CAPACITY`]) new records are dropped and counted in
 //! `mcp_audit_dropped_total`. When the backend returns the queue drains in order; nothing queued
-//! is lost. A record the backend refuses for good (not an outage) is logged and skipped.
+//! is lost. A batch the backend refuses for good (not an outage) is appended record by record,
+//! and only the records refused on their own are logged and skipped.
 //! Records still queued when the process exits are lost. `query` first waits (at most
 //! [`FLUSH_WAIT`]) until everything appended before it has reached the backend, so a caller
 //! reads its own records.
@@ -60,36 +65,61 @@ impl BufferedAuditLog {
     }
 }
 
-/// Appends queued records in order, retrying each through outages.
+/// Most records one append to the backend carries.
+pub const BATCH: usize = 512;
+
+/// Appends queued records in order, in batches of what has queued up (at most [`BATCH`]), so
+/// one round trip and one commit carry many records under load.
 async fn write_queued(
     inner: Arc<dyn AuditLog>,
     mut pending: mpsc::Receiver<AuditRecord>,
     settle: watch::Sender<u64>,
 ) {
-    while let Some(record) = pending.recv().await {
-        let mut backoff = Duration::from_millis(50);
-        let mut warned = false;
-        loop {
-            match inner.append(record.clone()).await {
-                Ok(()) => break,
-                Err(err @ (Error::Unavailable { .. } | Error::Timeout { .. })) => {
-                    if !warned {
-                        tracing::warn!(%err, "audit backend down; records wait in the queue");
-                        warned = true;
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-                Err(err) => {
-                    tracing::error!(%err, request_id = %record.request_id, "audit record refused; skipped");
-                    break;
+    let mut batch = Vec::with_capacity(BATCH);
+    while pending.recv_many(&mut batch, BATCH).await > 0 {
+        let count = batch.len() as u64;
+        let records = std::mem::take(&mut batch);
+        if let Err(err) = until_up(|| inner.append_batch(records.clone())).await {
+            // Something in the batch is unacceptable for good: append record by record, so
+            // only the bad ones are skipped.
+            tracing::warn!(%err, "audit batch refused; appending its records one by one");
+            for record in records {
+                let request_id = record.request_id.clone();
+                if let Err(err) = until_up(|| inner.append(record.clone())).await {
+                    tracing::error!(%err, %request_id, "audit record refused; skipped");
                 }
             }
         }
-        if warned {
-            tracing::info!("audit backend back; queued records are being appended");
+        settle.send_modify(|settled| *settled += count);
+    }
+}
+
+/// Runs `attempt` until it succeeds or fails with something other than an outage, waiting
+/// with backoff (up to [`MAX_BACKOFF`]) while the backend is down.
+async fn until_up<F, Fut>(mut attempt: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut backoff = Duration::from_millis(50);
+    let mut warned = false;
+    loop {
+        match attempt().await {
+            Err(err @ (Error::Unavailable { .. } | Error::Timeout { .. })) => {
+                if !warned {
+                    tracing::warn!(%err, "audit backend down; records wait in the queue");
+                    warned = true;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            outcome => {
+                if warned {
+                    tracing::info!("audit backend back; queued records are being appended");
+                }
+                return outcome;
+            }
         }
-        settle.send_modify(|settled| *settled += 1);
     }
 }
 
@@ -164,6 +194,57 @@ mod tests {
         let ids: Vec<_> = found.iter().map(|r| r.request_id.clone()).collect();
         let expected: Vec<_> = (0..100).rev().map(|n| format!("r{n}")).collect();
         assert_eq!(ids, expected);
+        assert_eq!(log.dropped(), 0);
+    }
+
+    /// On PostgreSQL, a burst goes out in batches; a record PostgreSQL refuses (a NUL byte)
+    /// costs only itself, the rest of its batch is appended in order.
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn a_refused_record_skips_only_itself() {
+        let Some(url) = mcp_backends::testing::server_url("MCP_TEST_POSTGRES_URL") else {
+            return;
+        };
+        let inner = mcp_backends::postgres::PostgresAuditLog::connect(&url)
+            .await
+            .unwrap();
+        let log = BufferedAuditLog::new(Arc::new(inner));
+        let principal = format!("{}burst", mcp_backends::testing::unique_prefix());
+        for n in 0..2_000u64 {
+            let mut record = record(n);
+            record.principal = Some(principal.clone());
+            if n == 1_234 {
+                record.target = Some("bad\0target".into());
+            }
+            log.append(record).await.unwrap();
+        }
+        let query = AuditQuery {
+            principal: Some(principal),
+            limit: 10_000,
+            ..Default::default()
+        };
+        // The refused batch goes out record by record, which can outlast one FLUSH_WAIT.
+        let mut ids = Vec::new();
+        for _ in 0..60 {
+            let found = log.query(&query).await.unwrap();
+            ids = found
+                .iter()
+                .map(|r| r.request_id.clone())
+                .collect::<Vec<_>>();
+            if ids.len() >= 1_999 {
+                break;
+            }
+        }
+        let expected: Vec<_> = (0..2_000u64)
+            .rev()
+            .filter(|n| *n != 1_234)
+            .map(|n| format!("r{n}"))
+            .collect();
+        assert!(
+            ids == expected,
+            "{} records, not the 1,999 expected in order",
+            ids.len()
+        );
         assert_eq!(log.dropped(), 0);
     }
 }

@@ -41,6 +41,66 @@ fn to_bigint(value: u64, field: &str) -> Result<i64> {
         .map_err(|_| Error::InvalidArgument(format!("audit {field} {value} is out of range")))
 }
 
+/// A batch of records as one array per column, for `UNNEST`.
+struct AuditColumns {
+    at_ms: Vec<i64>,
+    principal: Vec<Option<String>>,
+    service: Vec<String>,
+    action: Vec<String>,
+    target: Vec<Option<String>>,
+    outcome: Vec<String>,
+    bytes: Vec<Option<i64>>,
+    duration_us: Vec<i64>,
+    request_id: Vec<String>,
+}
+
+impl AuditColumns {
+    fn with_capacity(n: usize) -> Self {
+        AuditColumns {
+            at_ms: Vec::with_capacity(n),
+            principal: Vec::with_capacity(n),
+            service: Vec::with_capacity(n),
+            action: Vec::with_capacity(n),
+            target: Vec::with_capacity(n),
+            outcome: Vec::with_capacity(n),
+            bytes: Vec::with_capacity(n),
+            duration_us: Vec::with_capacity(n),
+            request_id: Vec::with_capacity(n),
+        }
+    }
+
+    /// Checks `record` (text PostgreSQL can store, numbers in range) and adds it.
+    fn push(&mut self, record: AuditRecord) -> Result<()> {
+        for (field, value) in [
+            ("principal", record.principal.as_deref()),
+            ("service", Some(record.service.as_str())),
+            ("action", Some(record.action.as_str())),
+            ("target", record.target.as_deref()),
+            ("outcome", Some(record.outcome.as_str())),
+            ("request_id", Some(record.request_id.as_str())),
+        ] {
+            if let Some(value) = value {
+                check_text(field, value)?;
+            }
+        }
+        let bytes = record
+            .bytes
+            .map(|bytes| to_bigint(bytes, "bytes"))
+            .transpose()?;
+        self.duration_us
+            .push(to_bigint(record.duration_us, "duration_us")?);
+        self.bytes.push(bytes);
+        self.at_ms.push(record.at_ms);
+        self.principal.push(record.principal);
+        self.service.push(record.service);
+        self.action.push(record.action);
+        self.target.push(record.target);
+        self.outcome.push(record.outcome);
+        self.request_id.push(record.request_id);
+        Ok(())
+    }
+}
+
 fn audit_record(row: &PgRow) -> AuditRecord {
     AuditRecord {
         at_ms: row.get(0),
@@ -64,36 +124,37 @@ impl AuditLog for PostgresAuditLog {
     }
 
     async fn append(&self, record: AuditRecord) -> Result<()> {
-        for (field, value) in [
-            ("principal", record.principal.as_deref()),
-            ("service", Some(record.service.as_str())),
-            ("action", Some(record.action.as_str())),
-            ("target", record.target.as_deref()),
-            ("outcome", Some(record.outcome.as_str())),
-            ("request_id", Some(record.request_id.as_str())),
-        ] {
-            if let Some(value) = value {
-                check_text(field, value)?;
-            }
+        self.append_batch(vec![record]).await
+    }
+
+    /// One `INSERT … SELECT FROM UNNEST(…) WITH ORDINALITY`, so the batch is appended whole or
+    /// not at all, in order (ids follow the ordinality), in one round trip and one commit.
+    async fn append_batch(&self, records: Vec<AuditRecord>) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
         }
-        let bytes = record
-            .bytes
-            .map(|bytes| to_bigint(bytes, "bytes"))
-            .transpose()?;
-        let duration_us = to_bigint(record.duration_us, "duration_us")?;
+        let mut columns = AuditColumns::with_capacity(records.len());
+        for record in records {
+            columns.push(record)?;
+        }
         sqlx::query(
             "INSERT INTO mcp_audit (at_ms, principal, service, action, target, outcome, bytes, \
-             duration_us, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             duration_us, request_id) \
+             SELECT at_ms, principal, service, action, target, outcome, bytes, duration_us, \
+             request_id FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \
+             $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[]) WITH ORDINALITY \
+             AS batch(at_ms, principal, service, action, target, outcome, bytes, duration_us, \
+             request_id, ord) ORDER BY ord",
         )
-        .bind(record.at_ms)
-        .bind(record.principal)
-        .bind(record.service)
-        .bind(record.action)
-        .bind(record.target)
-        .bind(record.outcome)
-        .bind(bytes)
-        .bind(duration_us)
-        .bind(record.request_id)
+        .bind(columns.at_ms)
+        .bind(columns.principal)
+        .bind(columns.service)
+        .bind(columns.action)
+        .bind(columns.target)
+        .bind(columns.outcome)
+        .bind(columns.bytes)
+        .bind(columns.duration_us)
+        .bind(columns.request_id)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;

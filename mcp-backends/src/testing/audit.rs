@@ -22,6 +22,35 @@ fn record(principal: &str, service: &str, action: &str, target: &str, at_ms: i64
 pub async fn run_all(log: &dyn AuditLog) {
     append_and_query(log).await;
     equal_times_and_literal_prefixes(log).await;
+    batches_keep_their_order(log).await;
+}
+
+/// A batch appends every record in order, as single appends would; an empty batch is fine.
+pub async fn batches_keep_their_order(log: &dyn AuditLog) {
+    let p = unique_prefix();
+    let who = format!("{p}batcher");
+    let at = mcp_core::unix_millis_now();
+    log.append_batch(Vec::new()).await.unwrap();
+    let batch: Vec<AuditRecord> = (0..300)
+        .map(|n| {
+            let mut record = record(&who, "files", "write", &format!("{p}/f{n}"), at);
+            record.request_id = format!("{p}req-{n}");
+            record
+        })
+        .collect();
+    log.append_batch(batch).await.unwrap();
+    let found = log
+        .query(&AuditQuery {
+            principal: Some(who.clone()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<String> = found.iter().map(|r| r.request_id.clone()).collect();
+    // Equal timestamps come back newest appended first.
+    let expected: Vec<String> = (0..300).rev().map(|n| format!("{p}req-{n}")).collect();
+    assert_eq!(ids, expected);
 }
 
 /// Filters, newest-first order and limits.
