@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{TempRoot, TestServer};
+use common::{mcp_rpc, TempRoot, TestServer};
 use escapes::Escapes;
 use mcp_server::config::{Limits, ServerConfig};
 use serde_json::{json, Value};
@@ -90,17 +90,14 @@ fn tool_answer(action: &str, message: &Value) -> Answer {
 /// MCP over Streamable HTTP, one session.
 struct McpHttp {
     server: TestServer,
-    http: reqwest::Client,
     session: String,
 }
 
 impl McpHttp {
     async fn start(root: &std::path::Path) -> McpHttp {
         let server = TestServer::start(config(root)).await;
-        let http = reqwest::Client::new();
         let mut mcp = McpHttp {
             server,
-            http,
             session: String::new(),
         };
         let (session, answer) = mcp
@@ -118,27 +115,8 @@ impl McpHttp {
     }
 
     async fn post(&self, message: Value) -> (Option<String>, Option<Value>) {
-        let mut request = self
-            .http
-            .post(self.server.url("/mcp"))
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .json(&message);
-        if !self.session.is_empty() {
-            request = request.header("mcp-session-id", &self.session);
-        }
-        let response = request.send().await.unwrap();
-        let session = response
-            .headers()
-            .get("mcp-session-id")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let text = response.text().await.unwrap();
-        let answer = text
-            .lines()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .chain(std::iter::once(text.as_str()))
-            .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
-            .find(|value| value.get("id").is_some());
+        let session = (!self.session.is_empty()).then_some(self.session.as_str());
+        let (_, session, answer) = mcp_rpc(&self.server, None, session, message).await;
         (session, answer)
     }
 
