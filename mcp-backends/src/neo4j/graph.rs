@@ -201,31 +201,17 @@ impl Neo4jGraphStore {
     ) -> Result<Vec<String>> {
         let client = self.client.clone();
         let (key, id, property) = (self.key(id), id.to_owned(), property.to_owned());
-        let detached = tokio::spawn(async move {
-            tokio::time::timeout(
-                DETACHED_TXN_LIMIT,
-                update_list_txn(&client, &key, &id, &property, change),
-            )
-            .await
-            .unwrap_or(Err(Error::Timeout { backend: BACKEND }))
-        });
         self.client
-            .bounded(async move {
-                detached.await.unwrap_or_else(|err| {
-                    Err(Error::Backend {
-                        backend: BACKEND,
-                        message: format!("the list update task failed: {err}"),
-                    })
-                })
-            })
+            .bounded(super::detached(async move {
+                update_list_txn(&client, &key, &id, &property, change).await
+            }))
             .await
     }
 }
 
-/// How long a detached list update may run before it is given up.
-const DETACHED_TXN_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// The transaction of [`Neo4jGraphStore::update_list`].
+/// The transaction of [`Neo4jGraphStore::update_list`]: committed when the change is written,
+/// rolled back on every failure, so the connection never goes back to the pool inside an open
+/// transaction.
 async fn update_list_txn(
     client: &Client,
     key: &str,
@@ -234,6 +220,28 @@ async fn update_list_txn(
     change: impl FnOnce(Vec<String>) -> (Vec<String>, Vec<String>),
 ) -> Result<Vec<String>> {
     let mut txn = client.start_txn().await?;
+    match change_list(&mut txn, key, id, property, change).await {
+        Ok(result) => {
+            txn.commit().await.map_err(map_err)?;
+            Ok(result)
+        }
+        Err(err) => {
+            if let Err(rollback) = txn.rollback().await {
+                tracing::warn!(%rollback, "neo4j rollback after a failed list update");
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Reads the list under the node's write lock and writes the changed list, inside `txn`.
+async fn change_list(
+    txn: &mut neo4rs::Txn,
+    key: &str,
+    id: &str,
+    property: &str,
+    change: impl FnOnce(Vec<String>) -> (Vec<String>, Vec<String>),
+) -> Result<Vec<String>> {
     let mut rows = txn
         .execute(
             neo4rs::query(
@@ -246,18 +254,9 @@ async fn update_list_txn(
     let row = rows.next(txn.handle()).await.map_err(map_err)?;
     // Drain the stream so the connection is ready for the next statement.
     while rows.next(txn.handle()).await.map_err(map_err)?.is_some() {}
-    let Some(row) = row else {
-        txn.rollback().await.map_err(map_err)?;
-        return Err(Error::NotFound(format!("node {id}")));
-    };
+    let row = row.ok_or_else(|| Error::NotFound(format!("node {id}")))?;
     let mut properties = parse_object(&column::<String>(&row, "props")?)?;
-    let current = match string_list(id, property, &properties) {
-        Ok(current) => current,
-        Err(err) => {
-            txn.rollback().await.map_err(map_err)?;
-            return Err(err);
-        }
-    };
+    let current = string_list(id, property, &properties)?;
     let (list, result) = change(current);
     properties.insert(
         property.to_owned(),
@@ -274,7 +273,6 @@ async fn update_list_txn(
     )
     .await
     .map_err(map_err)?;
-    txn.commit().await.map_err(map_err)?;
     Ok(result)
 }
 

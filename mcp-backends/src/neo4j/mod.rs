@@ -123,14 +123,18 @@ impl Client {
         Ok(client)
     }
 
-    /// Opens (and drops) one connection without the driver's retries: a refused or broken
-    /// connection is `Unavailable` at once, a server that does not answer is `Timeout`.
+    /// Opens a transaction and rolls it back, without the driver's retries: a refused or
+    /// broken connection is `Unavailable` at once, a server that does not answer is `Timeout`.
     async fn reach(&self) -> Result<()> {
-        match tokio::time::timeout(self.timeout, self.graph.start_txn()).await {
-            Ok(Ok(_txn)) => Ok(()),
-            Ok(Err(err)) => Err(map_err(err)),
-            Err(_) => Err(Error::Timeout { backend: BACKEND }),
-        }
+        let (graph, timeout) = (self.graph.clone(), self.timeout);
+        detached(async move {
+            match tokio::time::timeout(timeout, graph.start_txn()).await {
+                Ok(Ok(txn)) => txn.rollback().await.map_err(map_err),
+                Ok(Err(err)) => Err(map_err(err)),
+                Err(_) => Err(Error::Timeout { backend: BACKEND }),
+            }
+        })
+        .await
     }
 
     /// Runs `work` under the call timeout. The driver silently retries connections that fail,
@@ -157,21 +161,25 @@ impl Client {
 
     /// Runs a statement and collects every row.
     pub(crate) async fn rows(&self, query: Query) -> Result<Vec<Row>> {
-        self.bounded(async {
-            let mut stream = self.graph.execute(query).await.map_err(map_err)?;
+        let graph = self.graph.clone();
+        self.bounded(detached(async move {
+            let mut stream = graph.execute(query).await.map_err(map_err)?;
             let mut rows = Vec::new();
             while let Some(row) = stream.next().await.map_err(map_err)? {
                 rows.push(row);
             }
             Ok(rows)
-        })
+        }))
         .await
     }
 
     /// Runs a statement, discarding its rows.
     pub(crate) async fn run(&self, query: Query) -> Result<()> {
-        self.bounded(async { self.graph.run(query).await.map_err(map_err) })
-            .await
+        let graph = self.graph.clone();
+        self.bounded(detached(
+            async move { graph.run(query).await.map_err(map_err) },
+        ))
+        .await
     }
 
     /// Runs a schema statement (`CREATE ... IF NOT EXISTS`); a concurrent creator that won the
@@ -215,6 +223,31 @@ impl Client {
             _ => Err(corrupt("RETURN 1 did not answer 1")),
         }
     }
+}
+
+/// Longest a detached driver call may run before it is given up.
+pub(crate) const DETACHED_LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs one driver exchange in its own task, to its end, and waits for it. The driver returns a
+/// connection to its pool when the future using it is dropped, even halfway through a request:
+/// the next user of that connection then reads the answers meant for the cut-off request
+/// (`unexpected response for ROLLBACK: Record`, `BEGIN … cannot be handled`). Callers stop
+/// waiting (a deadline, the watchdog) by dropping the returned future, which leaves the task
+/// to finish the exchange and hand back a clean connection.
+pub(crate) async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    let task = tokio::spawn(async move {
+        tokio::time::timeout(DETACHED_LIMIT, work)
+            .await
+            .unwrap_or(Err(Error::Timeout { backend: BACKEND }))
+    });
+    task.await.unwrap_or_else(|err| {
+        Err(Error::Backend {
+            backend: BACKEND,
+            message: format!("the driver task failed: {err}"),
+        })
+    })
 }
 
 /// Reads column `key` of `row` as `T`.
