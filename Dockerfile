@@ -1,6 +1,7 @@
 # mcp-server with every backend compiled in; defaults to in-memory backends.
 #   docker build -t mcp-server .
-#   docker run -p 8787:8787 -v "$PWD:/data" mcp-server
+#   docker run -p 127.0.0.1:8787:8787 -v mcp-files:/data mcp-server
+# (a bind mount of a host directory must be writable by uid 10001, or add --user "$(id -u)")
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
@@ -10,7 +11,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --home-dir /data mcp
+    && useradd --system --uid 10001 --home-dir /data mcp \
+    && mkdir -p /data && chown mcp /data
 COPY --from=build /src/target/release/mcp-server /usr/local/bin/mcp-server
 USER mcp
 WORKDIR /data

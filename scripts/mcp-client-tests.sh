@@ -10,9 +10,11 @@ venv=.cache/mcp-client-venv
 if [[ ! -x "$venv/bin/python" ]]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c 'import mcp, pytest' 2>/dev/null; then
+# The suite uses the 2.x client API; an older venv is upgraded.
+if ! "$venv/bin/python" -c 'import importlib.metadata as m, pytest
+assert int(m.version("mcp").split(".")[0]) >= 2' 2>/dev/null; then
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet 'mcp>=1.23' pytest
+  "$venv/bin/python" -m pip install --quiet --upgrade 'mcp>=2' pytest
 fi
 
 cargo build -p mcp-server --bin mcp-server
