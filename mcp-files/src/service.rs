@@ -768,6 +768,7 @@ impl FilesService {
                 path: shown,
                 diff,
                 version,
+                size: after.len() as u64,
                 dry_run: true,
             });
         }
@@ -783,6 +784,7 @@ impl FilesService {
             path: written.path,
             diff,
             version: written.version,
+            size: written.size,
             dry_run: false,
         })
     }
@@ -830,10 +832,16 @@ impl FilesService {
                 path: shown,
                 deleted: true,
                 version: 0,
+                size: 0,
             });
         }
         let _guard = self.stripe(&resolved.key).lock().await;
-        let (latest, _) = self.reconcile(&resolved).await?;
+        let (latest, disk) = self.reconcile(&resolved).await?;
+        let size = match disk {
+            Disk::Content(content) => content.len() as u64,
+            Disk::Unversioned { size, .. } => size,
+            Disk::Missing => 0,
+        };
         let current = latest.as_ref().map_or(0, |info| info.version);
         let expect = match expected_version {
             Some(expected) if expected != current => {
@@ -863,6 +871,7 @@ impl FilesService {
             path: shown,
             deleted: true,
             version: info.version,
+            size,
         })
     }
 
@@ -903,8 +912,10 @@ impl FilesService {
             Some(self.stripe(&second.key).lock().await)
         };
         let (source_latest, source_disk) = self.reconcile(&source).await?;
-        let hash = match (&source_disk, &source_latest) {
-            (Disk::Content(_), Some(info)) => info.hash.clone().unwrap_or_default(),
+        let (hash, size) = match (&source_disk, &source_latest) {
+            (Disk::Content(content), Some(info)) => {
+                (info.hash.clone().unwrap_or_default(), content.len() as u64)
+            }
             (Disk::Missing, _) => {
                 return Err(Error::NotFound(format!("{from_shown}: no such file")))
             }
@@ -961,6 +972,7 @@ impl FilesService {
             from: from_shown,
             path: to_shown,
             version: info.version,
+            size,
         })
     }
 
