@@ -298,7 +298,7 @@ async fn own_changes_evict_the_cache_without_a_watcher_or_a_bus() {
         new_text: "three".into(),
     };
     let dry = files
-        .edit("a.txt", &[edit.clone()], true, options())
+        .edit("a.txt", std::slice::from_ref(&edit), true, options())
         .await
         .unwrap();
     assert!(dry.dry_run);
