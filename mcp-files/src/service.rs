@@ -996,21 +996,14 @@ impl FilesService {
         })
     }
 
-    /// Creates a directory and its parents.
+    /// Creates a directory and its parents (nothing when the path is refused).
     pub async fn mkdir(&self, path: &str) -> Result<Created> {
         let raw = path.to_owned();
         self.io(move |roots| {
-            let (root, rest) = roots.locate(&raw)?;
-            let dir = &roots.get(root).dir;
-            let existed = dir.metadata(rest).is_ok_and(|meta| meta.is_dir());
-            if !existed {
-                dir.create_dir_all(rest)
-                    .map_err(|err| io_error(&raw, err))?;
-            }
-            let resolved = roots.existing(&raw)?;
+            let (resolved, created) = roots.create_dir(&raw)?;
             Ok(Created {
                 path: roots.display(resolved.root, &resolved.rel),
-                created: !existed,
+                created,
             })
         })
         .await
