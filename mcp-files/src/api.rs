@@ -82,6 +82,9 @@ struct EditParams {
     expected_version: Option<u64>,
     /// Token of the lock on the path, when it is locked.
     lock_token: Option<u64>,
+    /// fsync the file and its directory before answering.
+    #[serde(default)]
+    durable: bool,
 }
 
 /// Arguments of `delete`.
@@ -195,6 +198,9 @@ struct RestoreParams {
     expected_version: Option<u64>,
     /// Token of the lock on the path, when it is locked.
     lock_token: Option<u64>,
+    /// fsync the file and its directory before answering.
+    #[serde(default)]
+    durable: bool,
 }
 
 /// Arguments of `lock`.
@@ -261,6 +267,12 @@ pub(crate) fn action_specs() -> Vec<ActionSpec> {
 }
 
 /// What an action touched, for the access record: its path and byte count.
+///
+/// `bytes` is what the action read or wrote: the content returned by `read`, `read_many` and
+/// `version`; the content written by `write`, `restore` and `edit` (the edited file's new
+/// size; 0 for a dry run, which writes nothing); the size of the file `move` moved; the size
+/// of the file `delete` removed (0 for a symlink or a directory). Other actions move no file
+/// content and leave it empty.
 struct Touched {
     target: Option<String>,
     bytes: Option<u64>,
@@ -357,24 +369,26 @@ impl FilesService {
                 let options = WriteOptions {
                     expected_version: p.expected_version,
                     lock_token: p.lock_token,
+                    durable: p.durable,
                     ..WriteOptions::default()
                 };
                 let result = self.edit(&p.path, &p.edits, p.dry_run, options).await?;
-                Ok((to_result(&result)?, None))
+                let written = if result.dry_run { 0 } else { result.size };
+                Ok((to_result(&result)?, sized(written)))
             }
             "delete" => {
                 let p: DeleteParams = parse_params(action, params)?;
                 let result = self
                     .delete(&p.path, p.expected_version, p.lock_token)
                     .await?;
-                Ok((to_result(&result)?, None))
+                Ok((to_result(&result)?, sized(result.size)))
             }
             "move" => {
                 let p: MoveParams = parse_params(action, params)?;
                 let result = self
                     .move_file(&p.from, &p.to, p.overwrite, p.lock_token)
                     .await?;
-                Ok((to_result(&result)?, None))
+                Ok((to_result(&result)?, sized(result.size)))
             }
             "mkdir" => {
                 let p: PathParams = parse_params(action, params)?;
@@ -422,6 +436,7 @@ impl FilesService {
                 let options = WriteOptions {
                     expected_version: p.expected_version,
                     lock_token: p.lock_token,
+                    durable: p.durable,
                     ..WriteOptions::default()
                 };
                 let result = self.restore(&p.path, p.version, options).await?;

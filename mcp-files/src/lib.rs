@@ -6,7 +6,7 @@
 //! | `read` | `path`, `offset`?/`length`? or `head`?/`tail`?, `version`? | [`FileContent`] (`source`: `cache`/`disk`/`history`) |
 //! | `read_many` | `paths` | [`ReadMany`] |
 //! | `write` | `path`, `content` or `content_base64`, `expected_version`?, `create_only`?, `lock_token`?, `durable`? | [`Written`] |
-//! | `edit` | `path`, `edits` [{`old_text`, `new_text`}], `dry_run`?, `expected_version`?, `lock_token`? | [`Edited`] (unified diff) |
+//! | `edit` | `path`, `edits` [{`old_text`, `new_text`}], `dry_run`?, `expected_version`?, `lock_token`?, `durable`? | [`Edited`] (unified diff) |
 //! | `delete` | `path`, `expected_version`?, `lock_token`? | [`Deleted`] |
 //! | `move` | `from`, `to`, `overwrite`?, `lock_token`? | [`Moved`] |
 //! | `mkdir` | `path` | [`Created`] |
@@ -17,7 +17,7 @@
 //! | `versions` | `path` | [`Versions`] |
 //! | `version` | `path`, `version` | [`FileContent`] |
 //! | `diff` | `path`, `from_version`, `to_version`? | [`Diff`] |
-//! | `restore` | `path`, `version` | [`Written`] |
+//! | `restore` | `path`, `version`, `expected_version`?, `lock_token`?, `durable`? | [`Written`] |
 //! | `lock` | `path`, `ttl_ms`?, `owner`? | [`Locked`] (fencing `token`) |
 //! | `unlock` | `path`, `token` | [`Unlocked`] |
 //! | `roots` | — | [`RootList`] |
@@ -43,7 +43,9 @@
 //! writes, by a `notify` watcher on the roots and by other instances over the event bus.
 //!
 //! **Access log** — every JSON call appends an `AuditRecord` (principal, action, path,
-//! outcome, bytes, duration) to the `AuditLog`. The typed methods do not; they are the
+//! outcome, bytes, duration) to the `AuditLog`. `bytes` is the content read or written; for
+//! `edit` the edited file's size (0 for a dry run), for `move` the size moved, for `delete`
+//! the size removed (0 for a symlink or a directory). The typed methods do not; they are the
 //! building blocks of the JSON calls.
 //!
 //! ```

@@ -161,7 +161,8 @@ impl Roots {
 
     /// Resolves a path that is about to be written: symlinks are followed as far as they go,
     /// so a dangling symlink inside the root names its (inside) target, and one leading
-    /// outside is refused. Missing parents are created when `create_parents`.
+    /// outside is refused. Missing parents are created when `create_parents`, and only once
+    /// the whole path has resolved: a refused path (`missing/../../x`) creates nothing.
     pub(crate) fn for_write(&self, raw: &str, create_parents: bool) -> Result<Resolved> {
         let (root, rest) = self.locate(raw)?;
         let dir = &self.roots[root].dir;
@@ -172,10 +173,11 @@ impl Roots {
         }
         let resolved = match canonical(dir, rest) {
             Err(err) if err.kind() == io::ErrorKind::NotFound && create_parents => {
-                let parent = rest.parent().unwrap_or(Path::new(""));
+                let (planned, _) = planned(dir, rest).map_err(|err| io_error(raw, err))?;
+                let parent = planned.parent().unwrap_or(Path::new(""));
                 dir.create_dir_all(parent)
                     .map_err(|err| io_error(raw, err))?;
-                canonical(dir, rest)
+                canonical(dir, &planned)
             }
             other => other,
         };
@@ -186,6 +188,25 @@ impl Roots {
             )));
         }
         Ok(self.resolved(root, &target))
+    }
+
+    /// Creates the directory `raw` and its missing parents, once the whole path has resolved
+    /// inside its root (a refused path creates nothing). Returns it and whether it was
+    /// created.
+    pub(crate) fn create_dir(&self, raw: &str) -> Result<(Resolved, bool)> {
+        let (root, rest) = self.locate(raw)?;
+        let dir = &self.roots[root].dir;
+        let (planned, _) = planned(dir, rest).map_err(|err| io_error(raw, err))?;
+        let existed = planned.as_os_str().is_empty()
+            || dir.metadata(&planned).is_ok_and(|meta| meta.is_dir());
+        if !existed {
+            dir.create_dir_all(&planned)
+                .map_err(|err| io_error(raw, err))?;
+        }
+        match canonical(dir, &planned).map_err(|err| io_error(raw, err))? {
+            (canonical, true) => Ok((self.resolved(root, &canonical), !existed)),
+            (_, false) => Err(Error::NotFound(format!("{raw}: no such file or directory"))),
+        }
     }
 
     fn resolved(&self, root: usize, canonical: &Path) -> Resolved {
@@ -302,6 +323,20 @@ const MAX_SYMLINKS: usize = 40;
 /// directory on the way is `NotFound`. `..` above the root and absolute symlinks are
 /// `PermissionDenied`, too many links `ELOOP`. Link targets never appear in errors.
 pub(crate) fn canonical(dir: &Dir, path: &Path) -> io::Result<(PathBuf, bool)> {
+    resolve(dir, path, false)
+}
+
+/// Like [`canonical`], for a path whose missing parents are about to be created: a missing
+/// directory on the way counts as one that will exist (nothing below it can be a symlink, and
+/// `..` leaves it again), so the whole path resolves, or is refused, before anything is
+/// created. The result has only plain names; `false` when its final component is missing.
+fn planned(dir: &Dir, path: &Path) -> io::Result<(PathBuf, bool)> {
+    resolve(dir, path, true)
+}
+
+/// The walk behind [`canonical`] and [`planned`]: `through_missing` keeps going past a
+/// missing directory instead of failing with `NotFound`.
+fn resolve(dir: &Dir, path: &Path, through_missing: bool) -> io::Result<(PathBuf, bool)> {
     let escape = || {
         io::Error::new(
             io::ErrorKind::PermissionDenied,
@@ -335,6 +370,9 @@ pub(crate) fn canonical(dir: &Dir, path: &Path) -> io::Result<(PathBuf, bool)> {
             Ok(_) => resolved = candidate,
             Err(err) if err.kind() == io::ErrorKind::NotFound && pending.is_empty() => {
                 return Ok((candidate, false));
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound && through_missing => {
+                resolved = candidate;
             }
             Err(err) => return Err(err),
         }

@@ -8,8 +8,8 @@
 //! changed outside the service) is recorded as a new version the first time the service
 //! reads or writes it, so `expected_version` always compares against what is on disk.
 //!
-//! A write goes: check the lease → put the blob → stage the content in a temp file in the
-//! target's directory (through that directory's capability handle; fsync when `durable`) →
+//! A write goes: put the blob → stage the content in a temp file in the target's directory
+//! (through that directory's capability handle; fsync when `durable`) → check the lease →
 //! record the version with the caller's precondition → rename the temp file over the target
 //! (fsync of the directory when `durable`). A failed precondition (`Conflict`) removes the
 //! temp file, so the file on disk is untouched. Recording before the rename means a crash in
@@ -19,9 +19,26 @@
 //! never a mix: rename is atomic.
 //!
 //! Within one instance, record + rename of a path happen under a per-path stripe lock, so
-//! versions and disk contents change in the same order. Across instances, use `lock`: a write
-//! to a path with a live lease needs the lease's fencing token (checked under the stripe,
-//! right before recording).
+//! versions and disk contents change in the same order. A write to a path with a live lease
+//! needs the lease's fencing token, checked under the stripe right before recording.
+//!
+//! # Leases and writes
+//!
+//! [`FilesService::lock`] takes the same stripe around the grant, so within one instance the
+//! lease check of a write, its record and its rename, and a grant on that path never
+//! interleave: a grant waits for a write that already passed its check to be on disk, and a
+//! write that checks after the grant needs the token. Every path-changing operation (write,
+//! edit, restore, delete, move) checks under the stripe.
+//!
+//! Across instances this does not hold: the stripe is in-process, so another instance can
+//! grant a lease between this instance's check and its rename, and that token-less write
+//! still lands (at most one per writer in flight at the grant). Closing that window would
+//! need the lock manager and the filesystem to commit together, which they cannot. The
+//! fencing token is the caller's defence for everything after that window: every write on
+//! any instance that checks after the grant needs it, and a holder whose lease expired and
+//! was granted again is refused. A holder that must also detect the one write already past
+//! its check passes `expected_version` (the version it saw after locking): that write moved
+//! the version, so the holder's write fails with `Conflict` instead of overwriting blindly.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -61,6 +78,9 @@ const SNIPPET_CHARS: usize = 200;
 /// [`FilesService::builder`]. Typed methods take caller paths (relative to the first root,
 /// or absolute inside any root); the JSON adapter ([`mcp_core::Service::call`]) parses
 /// arguments, calls them and appends an access record for every call.
+///
+/// Leases are serialized with writes within one instance only; see the module docs ("Leases
+/// and writes") for the window another instance leaves.
 pub struct FilesService {
     pub(crate) roots: Arc<Roots>,
     versions: Arc<dyn VersionStore>,
@@ -768,6 +788,7 @@ impl FilesService {
                 path: shown,
                 diff,
                 version,
+                size: after.len() as u64,
                 dry_run: true,
             });
         }
@@ -783,6 +804,7 @@ impl FilesService {
             path: written.path,
             diff,
             version: written.version,
+            size: written.size,
             dry_run: false,
         })
     }
@@ -810,10 +832,11 @@ impl FilesService {
                 Ok(kind_of(&meta.file_type()))
             })
             .await?;
-        self.check_lock(&resolved, lock_token).await?;
         let (parent_rel, name) = resolved.split(&shown)?;
         let root = resolved.root;
+        let _guard = self.stripe(&resolved.key).lock().await;
         if kind != Kind::File {
+            self.check_lock(&resolved, lock_token).await?;
             let shown_io = shown.clone();
             self.io(move |roots| {
                 let parent = roots.open_dir(root, &parent_rel, &shown_io)?;
@@ -830,10 +853,15 @@ impl FilesService {
                 path: shown,
                 deleted: true,
                 version: 0,
+                size: 0,
             });
         }
-        let _guard = self.stripe(&resolved.key).lock().await;
-        let (latest, _) = self.reconcile(&resolved).await?;
+        let (latest, disk) = self.reconcile(&resolved).await?;
+        let size = match disk {
+            Disk::Content(content) => content.len() as u64,
+            Disk::Unversioned { size, .. } => size,
+            Disk::Missing => 0,
+        };
         let current = latest.as_ref().map_or(0, |info| info.version);
         let expect = match expected_version {
             Some(expected) if expected != current => {
@@ -863,6 +891,7 @@ impl FilesService {
             path: shown,
             deleted: true,
             version: info.version,
+            size,
         })
     }
 
@@ -903,8 +932,10 @@ impl FilesService {
             Some(self.stripe(&second.key).lock().await)
         };
         let (source_latest, source_disk) = self.reconcile(&source).await?;
-        let hash = match (&source_disk, &source_latest) {
-            (Disk::Content(_), Some(info)) => info.hash.clone().unwrap_or_default(),
+        let (hash, size) = match (&source_disk, &source_latest) {
+            (Disk::Content(content), Some(info)) => {
+                (info.hash.clone().unwrap_or_default(), content.len() as u64)
+            }
             (Disk::Missing, _) => {
                 return Err(Error::NotFound(format!("{from_shown}: no such file")))
             }
@@ -961,24 +992,18 @@ impl FilesService {
             from: from_shown,
             path: to_shown,
             version: info.version,
+            size,
         })
     }
 
-    /// Creates a directory and its parents.
+    /// Creates a directory and its parents (nothing when the path is refused).
     pub async fn mkdir(&self, path: &str) -> Result<Created> {
         let raw = path.to_owned();
         self.io(move |roots| {
-            let (root, rest) = roots.locate(&raw)?;
-            let dir = &roots.get(root).dir;
-            let existed = dir.metadata(rest).is_ok_and(|meta| meta.is_dir());
-            if !existed {
-                dir.create_dir_all(rest)
-                    .map_err(|err| io_error(&raw, err))?;
-            }
-            let resolved = roots.existing(&raw)?;
+            let (resolved, created) = roots.create_dir(&raw)?;
             Ok(Created {
                 path: roots.display(resolved.root, &resolved.rel),
-                created: !existed,
+                created,
             })
         })
         .await
@@ -1377,6 +1402,10 @@ impl FilesService {
     // ---------------------------------------------------------------- locks
 
     /// Leases `path` to `owner` for `ttl` (default 30 s); writes then need the token.
+    ///
+    /// The grant happens under the path's stripe, after any write of this instance that
+    /// already passed its lease check is on disk (see the module docs for what another
+    /// instance can still do).
     pub async fn lock(&self, path: &str, owner: &str, ttl: Option<Duration>) -> Result<Locked> {
         let ttl = ttl.unwrap_or(self.config.default_lock_ttl);
         if ttl.is_zero() || ttl > self.config.max_lock_ttl {
@@ -1387,6 +1416,7 @@ impl FilesService {
         }
         let resolved = self.resolve_for_write(path, false).await?;
         let shown = self.shown(&resolved);
+        let _guard = self.stripe(&resolved.key).lock().await;
         let lease = self
             .locks
             .acquire(&Self::lock_resource(&resolved), owner, ttl)

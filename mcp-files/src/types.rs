@@ -142,6 +142,8 @@ pub struct Edited {
     pub diff: String,
     /// The new version, or the current one for a dry run.
     pub version: u64,
+    /// Bytes of the edited file (for a dry run, the size it would have).
+    pub size: u64,
     /// Whether nothing was written.
     pub dry_run: bool,
 }
@@ -155,6 +157,8 @@ pub struct Deleted {
     pub deleted: bool,
     /// The version recording the deletion (0 for an empty directory, which has no history).
     pub version: u64,
+    /// Bytes of the removed file (0 for a symlink or a directory).
+    pub size: u64,
 }
 
 /// Result of `move`.
@@ -166,6 +170,8 @@ pub struct Moved {
     pub path: String,
     /// The version of the new path.
     pub version: u64,
+    /// Bytes of the moved file.
+    pub size: u64,
 }
 
 /// Result of `mkdir`.

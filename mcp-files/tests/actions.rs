@@ -700,3 +700,211 @@ async fn json_calls_round_trip_and_append_access_records() {
     let health = files.health().await;
     assert!(health.iter().all(|h| h.ok) && health.len() == 3);
 }
+
+/// Names of leftover temp files (`.mcp-tmp-*`) directly in `dir`.
+fn temp_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".mcp-tmp-"))
+        .collect()
+}
+
+/// `durable` (fsync of the temp file before the rename and of the directory after it) through
+/// write, edit and restore, typed and JSON: the results and the disk agree, nothing is left
+/// behind.
+#[tokio::test]
+async fn durable_writes_edits_and_restores_land_on_disk() {
+    let fx = Fixture::new();
+    let files = fx.service();
+    let durable = || WriteOptions {
+        durable: true,
+        ..WriteOptions::default()
+    };
+    let written = files
+        .write("deep/d.txt", text("alpha\n"), durable())
+        .await
+        .unwrap();
+    assert_eq!((written.version, written.size), (1, 6));
+    assert_eq!(written.hash, mcp_backends::content_hash(b"alpha\n"));
+    assert_eq!(
+        std::fs::read(fx.root.join("deep/d.txt")).unwrap(),
+        b"alpha\n"
+    );
+
+    let replaced = files
+        .write(
+            "deep/d.txt",
+            text("beta\n"),
+            WriteOptions {
+                expected_version: Some(1),
+                ..durable()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((replaced.version, replaced.size), (2, 5));
+    assert_eq!(
+        std::fs::read(fx.root.join("deep/d.txt")).unwrap(),
+        b"beta\n"
+    );
+
+    let edit = TextEdit {
+        old_text: "beta".into(),
+        new_text: "gamma".into(),
+    };
+    let edited = files
+        .edit("deep/d.txt", &[edit], false, durable())
+        .await
+        .unwrap();
+    assert_eq!((edited.version, edited.size, edited.dry_run), (3, 6, false));
+    assert_eq!(
+        std::fs::read(fx.root.join("deep/d.txt")).unwrap(),
+        b"gamma\n"
+    );
+
+    let restored = files.restore("deep/d.txt", 1, durable()).await.unwrap();
+    assert_eq!((restored.version, restored.size), (4, 6));
+    assert_eq!(
+        std::fs::read(fx.root.join("deep/d.txt")).unwrap(),
+        b"alpha\n"
+    );
+
+    // A durable write that fails its precondition changes nothing and leaves no temp file.
+    let err = files
+        .write(
+            "deep/d.txt",
+            text("lost\n"),
+            WriteOptions {
+                expected_version: Some(1),
+                ..durable()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert_eq!(
+        std::fs::read(fx.root.join("deep/d.txt")).unwrap(),
+        b"alpha\n"
+    );
+
+    let ctx = RequestContext::local();
+    let json_write = files
+        .call(
+            "write",
+            json!({"path": "deep/j.txt", "content": "one\n", "durable": true}),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (json_write["version"].as_u64(), json_write["size"].as_u64()),
+        (Some(1), Some(4))
+    );
+    let json_edit = files
+        .call(
+            "edit",
+            json!({"path": "deep/j.txt", "edits": [{"old_text": "one", "new_text": "two"}], "durable": true}),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert_eq!(json_edit["version"], 2);
+    assert_eq!(std::fs::read(fx.root.join("deep/j.txt")).unwrap(), b"two\n");
+    let json_restore = files
+        .call(
+            "restore",
+            json!({"path": "deep/j.txt", "version": 1, "durable": true}),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert_eq!(json_restore["version"], 3);
+    assert_eq!(std::fs::read(fx.root.join("deep/j.txt")).unwrap(), b"one\n");
+
+    assert_eq!(temp_files(&fx.root.join("deep")), Vec::<String>::new());
+    let history = files.versions("deep/d.txt").await.unwrap();
+    assert_eq!(history.versions.len(), 4);
+}
+
+/// The access records of edit, delete and move carry the bytes they wrote, moved or removed.
+#[tokio::test]
+async fn edit_move_and_delete_records_carry_their_bytes() {
+    let fx = Fixture::new();
+    let files = fx.service();
+    let ctx = RequestContext::local().with_principal("bytes-tester");
+    let call = |action: &'static str, params: serde_json::Value| {
+        let (files, ctx) = (&files, &ctx);
+        async move { files.call(action, params, ctx).await }
+    };
+    call("write", json!({"path": "e.txt", "content": "12345"}))
+        .await
+        .unwrap();
+    let dry = call(
+        "edit",
+        json!({"path": "e.txt", "edits": [{"old_text": "345", "new_text": "3456789"}], "dry_run": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (dry["size"].as_u64(), dry["version"].as_u64()),
+        (Some(9), Some(1))
+    );
+    let edited = call(
+        "edit",
+        json!({"path": "e.txt", "edits": [{"old_text": "345", "new_text": "3456789"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(edited["size"], 9);
+    let moved = call("move", json!({"from": "e.txt", "to": "m/e.txt"}))
+        .await
+        .unwrap();
+    assert_eq!(moved["size"], 9);
+    std::os::unix::fs::symlink("m/e.txt", fx.root.join("link")).unwrap();
+    let unlinked = call("delete", json!({"path": "link"})).await.unwrap();
+    assert_eq!(unlinked["size"], 0);
+    assert_eq!(
+        std::fs::read(fx.root.join("m/e.txt")).unwrap(),
+        b"123456789"
+    );
+    let deleted = call("delete", json!({"path": "m/e.txt"})).await.unwrap();
+    assert_eq!(deleted["size"], 9);
+    let emptied = call("delete", json!({"path": "m"})).await.unwrap();
+    assert_eq!(emptied["size"], 0);
+
+    let mut records = files
+        .audit_log()
+        .query(&AuditQuery {
+            principal: Some("bytes-tester".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    records.reverse();
+    let seen: Vec<_> = records
+        .iter()
+        .map(|r| {
+            (
+                r.action.as_str(),
+                r.target.as_deref(),
+                r.outcome.as_str(),
+                r.bytes,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("write", Some("e.txt"), "ok", Some(5)),
+            ("edit", Some("e.txt"), "ok", Some(0)),
+            ("edit", Some("e.txt"), "ok", Some(9)),
+            ("move", Some("e.txt"), "ok", Some(9)),
+            ("delete", Some("link"), "ok", Some(0)),
+            ("delete", Some("m/e.txt"), "ok", Some(9)),
+            ("delete", Some("m"), "ok", Some(0)),
+        ]
+    );
+}

@@ -1,5 +1,6 @@
-//! The L1 cache: hit ratio under a Zipf workload, the watcher evicting edits made outside
-//! the service, and event-bus invalidation between two instances.
+//! The L1 cache: hit ratio under a Zipf workload, the service's own writes evicting what they
+//! change (no watcher, no bus), the watcher evicting edits made outside the service, and
+//! event-bus invalidation between two instances.
 
 mod common;
 
@@ -8,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::Fixture;
 use mcp_backends::memory::{MemoryAuditLog, MemoryEventBus, MemoryLockManager, MemoryVersionStore};
-use mcp_files::{FilesService, ReadRange, Source, WriteOptions};
+use mcp_core::Error;
+use mcp_files::{FilesService, ReadRange, Source, TextEdit, WriteOptions};
 
 /// Deterministic xorshift so the workload is the same on every run.
 struct Rng(u64);
@@ -244,4 +246,123 @@ async fn verified_hits_never_serve_a_file_replaced_before_its_invalidation_arriv
     let read = b.read("raced.txt", ReadRange::Whole).await.unwrap();
     assert_eq!(read.content.as_deref(), Some("round X"));
     assert_eq!(read.source, Source::Disk);
+}
+
+/// Reads `path` twice: the first read must come from the disk with `want` (whatever was
+/// cached before the last change is gone), the second from the cache with the same content
+/// and version.
+async fn fresh_then_cached(files: &FilesService, path: &str, want: &str, step: &str) {
+    let first = files.read(path, ReadRange::Whole).await.unwrap();
+    assert_eq!(
+        (first.content.as_deref(), first.source),
+        (Some(want), Source::Disk),
+        "{step}: first read of {path}"
+    );
+    let second = files.read(path, ReadRange::Whole).await.unwrap();
+    assert_eq!(
+        (second.content.as_deref(), second.source),
+        (Some(want), Source::Cache),
+        "{step}: second read of {path}"
+    );
+    assert_eq!(second.version, first.version, "{step}: {path} version");
+}
+
+/// With the cache on and nothing else to invalidate it (no watcher, no event bus), every
+/// change made through the service evicts the cached entries it touches: the next read is
+/// never stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_changes_evict_the_cache_without_a_watcher_or_a_bus() {
+    let fx = Fixture::new();
+    let mut config = fx.config();
+    config.watch = false;
+    config.verify_cache_hits = false;
+    assert!(config.cache_bytes > 0, "the cache must be on");
+    let files = FilesService::in_memory(config).unwrap();
+    let options = WriteOptions::default;
+
+    files
+        .write("a.txt", b"one".to_vec(), options())
+        .await
+        .unwrap();
+    fresh_then_cached(&files, "a.txt", "one", "first write").await;
+
+    let written = files
+        .write("a.txt", b"two".to_vec(), options())
+        .await
+        .unwrap();
+    assert_eq!(written.version, 2);
+    fresh_then_cached(&files, "a.txt", "two", "overwrite").await;
+
+    let edit = TextEdit {
+        old_text: "two".into(),
+        new_text: "three".into(),
+    };
+    let dry = files
+        .edit("a.txt", std::slice::from_ref(&edit), true, options())
+        .await
+        .unwrap();
+    assert!(dry.dry_run);
+    let cached = files.read("a.txt", ReadRange::Whole).await.unwrap();
+    assert_eq!(
+        (cached.content.as_deref(), cached.source),
+        (Some("two"), Source::Cache),
+        "a dry run changes nothing and evicts nothing"
+    );
+    files
+        .edit("a.txt", &[edit], false, options())
+        .await
+        .unwrap();
+    fresh_then_cached(&files, "a.txt", "three", "edit").await;
+
+    let restored = files.restore("a.txt", 1, options()).await.unwrap();
+    assert_eq!(restored.version, 4);
+    fresh_then_cached(&files, "a.txt", "one", "restore").await;
+    assert_eq!(
+        files.read("a.txt", ReadRange::Whole).await.unwrap().version,
+        4
+    );
+
+    // A move over a cached destination evicts both ends.
+    files
+        .write("b.txt", b"bee".to_vec(), options())
+        .await
+        .unwrap();
+    fresh_then_cached(&files, "b.txt", "bee", "destination before the move").await;
+    files.move_file("a.txt", "b.txt", true, None).await.unwrap();
+    assert!(matches!(
+        files.read("a.txt", ReadRange::Whole).await,
+        Err(Error::NotFound(_))
+    ));
+    fresh_then_cached(&files, "b.txt", "one", "move").await;
+
+    files.delete("b.txt", None, None).await.unwrap();
+    assert!(
+        matches!(
+            files.read("b.txt", ReadRange::Whole).await,
+            Err(Error::NotFound(_))
+        ),
+        "a deleted file is not served from the cache"
+    );
+    files
+        .write("b.txt", b"again".to_vec(), options())
+        .await
+        .unwrap();
+    fresh_then_cached(&files, "b.txt", "again", "write after delete").await;
+
+    // Aliases (`..`, a symlink) resolve to the same file and evict the entry cached under
+    // its canonical path.
+    files.mkdir("d").await.unwrap();
+    files
+        .write("d/../b.txt", b"via dotdot".to_vec(), options())
+        .await
+        .unwrap();
+    fresh_then_cached(&files, "b.txt", "via dotdot", "write through `..`").await;
+    std::os::unix::fs::symlink("b.txt", fx.root.join("link.txt")).unwrap();
+    files
+        .write("link.txt", b"via link".to_vec(), options())
+        .await
+        .unwrap();
+    fresh_then_cached(&files, "b.txt", "via link", "write through a symlink").await;
+    let through_link = files.read("link.txt", ReadRange::Whole).await.unwrap();
+    assert_eq!(through_link.content.as_deref(), Some("via link"));
 }

@@ -28,7 +28,18 @@ async fn history_and_access_log_survive_recreating_the_service() {
         return;
     };
     let fx = Fixture::new();
-    let ctx = RequestContext::local().with_principal("pg-tester");
+    // The access log is shared by every run against this database: this run's records are
+    // the ones with its own principal, appended after `started_ms`.
+    let started_ms = mcp_core::unix_millis_now();
+    let principal = format!(
+        "pg-tester-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let ctx = RequestContext::local().with_principal(principal.clone());
     {
         let files = service(&url, fx.config()).await;
         for body in ["one\n", "one\ntwo\n", "one\ntwo\nthree\n"] {
@@ -37,10 +48,11 @@ async fn history_and_access_log_survive_recreating_the_service() {
                 .await
                 .unwrap();
         }
-        files
+        let deleted = files
             .call("delete", json!({"path": "kept.txt"}), &ctx)
             .await
             .unwrap();
+        assert_eq!(deleted["size"], 14);
         assert!(files
             .health()
             .await
@@ -78,28 +90,90 @@ async fn history_and_access_log_survive_recreating_the_service() {
             .as_deref(),
         Some("one\ntwo\n")
     );
+    let edited = files
+        .call(
+            "edit",
+            json!({"path": "kept.txt", "edits": [{"old_text": "two", "new_text": "2"}]}),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (edited["version"].as_u64(), edited["size"].as_u64()),
+        (Some(6), Some(6))
+    );
+    let missing = files
+        .call(
+            "edit",
+            json!({"path": "kept.txt", "edits": [{"old_text": "absent", "new_text": ""}]}),
+            &ctx,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), "invalid_argument");
+    let moved = files
+        .call("move", json!({"from": "kept.txt", "to": "moved.txt"}), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(moved["size"], 6);
+    let read = files
+        .call("read", json!({"path": "moved.txt"}), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(read["content"], "one\n2\n");
 
     let audit = PostgresAuditLog::connect(&url).await.unwrap();
-    let key_prefix = std::fs::canonicalize(&fx.root).unwrap();
-    let _ = key_prefix;
-    let records = audit
+    let mut records = audit
         .query(&AuditQuery {
-            principal: Some("pg-tester".into()),
+            principal: Some(principal.clone()),
             service: Some("files".into()),
-            target_prefix: Some("kept.txt".into()),
+            since_ms: Some(started_ms),
             limit: 1000,
             ..Default::default()
         })
         .await
         .unwrap();
-    let ours: Vec<_> = records.iter().filter(|r| r.at_ms >= 0).collect();
-    assert!(ours.len() >= 4, "{} records", ours.len());
-    assert!(ours
+    // Newest first; equal timestamps in reverse append order, so reversed it is call order.
+    records.reverse();
+    let seen: Vec<_> = records
         .iter()
-        .any(|r| r.action == "delete" && r.outcome == "ok"));
-    assert!(ours
-        .iter()
-        .any(|r| r.action == "write" && r.bytes == Some(4)));
+        .map(|r| {
+            (
+                r.principal.as_deref(),
+                r.action.as_str(),
+                r.target.as_deref(),
+                r.outcome.as_str(),
+                r.bytes,
+            )
+        })
+        .collect();
+    let who = Some(principal.as_str());
+    assert_eq!(
+        seen,
+        vec![
+            (who, "write", Some("kept.txt"), "ok", Some(4)),
+            (who, "write", Some("kept.txt"), "ok", Some(8)),
+            (who, "write", Some("kept.txt"), "ok", Some(14)),
+            (who, "delete", Some("kept.txt"), "ok", Some(14)),
+            (who, "edit", Some("kept.txt"), "ok", Some(6)),
+            (who, "edit", Some("kept.txt"), "invalid_argument", None),
+            (who, "move", Some("kept.txt"), "ok", Some(6)),
+            (who, "read", Some("moved.txt"), "ok", Some(6)),
+        ]
+    );
+    let finished_ms = mcp_core::unix_millis_now();
+    for record in &records {
+        assert_eq!(record.service, "files");
+        assert!(
+            (started_ms..=finished_ms).contains(&record.at_ms),
+            "{record:?}"
+        );
+        assert!(
+            record.duration_us > 0 && record.duration_us < 60_000_000,
+            "{record:?}"
+        );
+        assert_eq!(record.request_id, ctx.request_id());
+    }
 }
 
 #[tokio::test]

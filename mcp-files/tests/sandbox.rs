@@ -8,7 +8,7 @@ mod escapes;
 
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::Fixture;
@@ -231,30 +231,112 @@ proptest! {
     }
 }
 
-#[test]
-fn a_directory_swapped_for_a_symlink_during_writes_never_leaks_outside() {
+/// Paths whose missing parents would climb out of the root are refused before anything is
+/// created: the fixture (root and outside) is unchanged after each refusal, for write, move
+/// (the destination) and mkdir.
+#[tokio::test]
+async fn a_refused_path_creates_no_directories() {
+    let (fx, escapes) = hostile();
+    let files = fx.service();
+    files
+        .write("here.txt", b"here".to_vec(), WriteOptions::default())
+        .await
+        .unwrap();
+    let refused = [
+        "missing/../../x",
+        "missing/deeper/../../../x",
+        "a/b/c/../../../../outside/x",
+        "missing/../link_out/x",
+        "missing/../../root/x",
+    ];
+    let before = common::snapshot(fx.base());
+    for path in refused {
+        let err = files
+            .write(path, b"pwned".to_vec(), WriteOptions::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::PermissionDenied(_)),
+            "write {path}: {err:?}"
+        );
+        assert_refusal_is_silent(&escapes, path, &err);
+        assert_eq!(
+            common::snapshot(fx.base()),
+            before,
+            "write {path} left something"
+        );
+
+        let err = files
+            .move_file("here.txt", path, false, None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::PermissionDenied(_)),
+            "move to {path}: {err:?}"
+        );
+        assert_eq!(
+            common::snapshot(fx.base()),
+            before,
+            "move to {path} left something"
+        );
+
+        let err = files.mkdir(path).await.unwrap_err();
+        assert!(
+            matches!(err, Error::PermissionDenied(_)),
+            "mkdir {path}: {err:?}"
+        );
+        assert_eq!(
+            common::snapshot(fx.base()),
+            before,
+            "mkdir {path} left something"
+        );
+    }
+    // Missing parents that stay inside are created, and only the ones the path ends in.
+    files
+        .write(
+            "made/../kept/x.txt",
+            b"in".to_vec(),
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(fx.root.join("kept/x.txt")).unwrap(), b"in");
+    assert!(
+        !fx.root.join("made").exists(),
+        "a directory `..` left was created"
+    );
+}
+
+/// Swaps `root/work` for a symlink to `target` (absolute or relative) and back while writes
+/// run; nothing may land in `outside`.
+fn swap_race(target_of: impl Fn(&Path) -> std::path::PathBuf + Send + 'static) {
     let fx = Fixture::new();
     let outside = fx.base().join("outside");
     std::fs::create_dir(&outside).unwrap();
     std::fs::create_dir(fx.root.join("work")).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    let swaps = Arc::new(AtomicU64::new(0));
     let swapper = {
-        let (root, outside, stop) = (fx.root.clone(), outside.clone(), stop.clone());
+        let (root, outside, stop, swaps) = (
+            fx.root.clone(),
+            outside.clone(),
+            stop.clone(),
+            swaps.clone(),
+        );
         std::thread::spawn(move || {
-            let mut swaps = 0u64;
+            let link_target = target_of(&outside);
             while !stop.load(Ordering::Relaxed) {
                 let real = root.join("work_real");
                 if std::fs::rename(root.join("work"), &real).is_ok() {
-                    let _ = symlink(&outside, root.join("work"));
+                    let _ = symlink(&link_target, root.join("work"));
                     std::thread::yield_now();
                     let _ = std::fs::remove_file(root.join("work"));
                     let _ = std::fs::rename(&real, root.join("work"));
-                    swaps += 1;
+                    swaps.fetch_add(1, Ordering::Relaxed);
                     // Leave the real directory in place for a moment so some writes land.
                     std::thread::sleep(std::time::Duration::from_micros(300));
                 }
             }
-            swaps
         })
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -268,10 +350,15 @@ fn a_directory_swapped_for_a_symlink_during_writes_never_leaks_outside() {
         let files = Arc::new(FilesService::in_memory(config).unwrap());
         let mut tasks = Vec::new();
         for task in 0..4 {
-            let files = files.clone();
+            let (files, swaps) = (files.clone(), swaps.clone());
             tasks.push(tokio::spawn(async move {
                 let (mut ok, mut refused) = (0, 0);
-                for i in 0..400 {
+                // At least 400 writes each, and on until the swapper has raced a while (on
+                // a loaded machine 400 writes can be over before it swapped much).
+                for i in 0..20_000 {
+                    if i >= 400 && swaps.load(Ordering::Relaxed) >= 50 {
+                        break;
+                    }
                     let path = format!("work/t{task}-{i}.txt");
                     match files
                         .write(&path, b"data".to_vec(), WriteOptions::default())
@@ -294,7 +381,8 @@ fn a_directory_swapped_for_a_symlink_during_writes_never_leaks_outside() {
         totals
     });
     stop.store(true, Ordering::Relaxed);
-    let swaps = swapper.join().unwrap();
+    swapper.join().unwrap();
+    let swaps = swaps.load(Ordering::Relaxed);
     let leaked: Vec<_> = std::fs::read_dir(&outside)
         .unwrap()
         .flatten()
@@ -317,5 +405,15 @@ fn a_directory_swapped_for_a_symlink_during_writes_never_leaks_outside() {
         written >= ok.min(1),
         "{written} files inside for {ok} successful writes"
     );
-    let _ = Path::new("");
+}
+
+#[test]
+fn a_directory_swapped_for_an_absolute_symlink_during_writes_never_leaks_outside() {
+    swap_race(|outside| outside.to_path_buf());
+}
+
+#[test]
+fn a_directory_swapped_for_a_relative_symlink_during_writes_never_leaks_outside() {
+    // `root/work -> ../outside`: relative, so it is not refused for being absolute.
+    swap_race(|_| Path::new("../outside").to_path_buf());
 }
