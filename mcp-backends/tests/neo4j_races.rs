@@ -506,7 +506,11 @@ async fn calls_cut_off_by_a_deadline_leave_the_connection_clean() {
                     .append_unique(&list, "items", std::slice::from_ref(&value))
                     .await
                     .unwrap_or_else(|err| panic!("round {round}: list update: {err}"));
-                assert_eq!(added, [value.clone()], "round {round}: list update answer");
+                assert_eq!(
+                    added,
+                    std::slice::from_ref(&value),
+                    "round {round}: list update answer"
+                );
                 appended.push(value);
                 let hits = graph
                     .search_text(&tag, None, 10)
