@@ -420,3 +420,33 @@ async fn files_round_trip_and_lock_gives_423() {
         escape.status()
     );
 }
+
+#[tokio::test]
+async fn a_call_past_the_request_deadline_is_504() {
+    let root = TempRoot::new();
+    let mut config = ServerConfig::default();
+    config.roots = vec![root.0.clone()];
+    // A 1 ms deadline: a 2 MB file write (hashing, version copy, file I/O off the runtime)
+    // takes longer in a debug build.
+    config.limits.request_timeout_ms = 1;
+    let server = TestServer::start(config).await;
+    let content = "deadline ".repeat(2 * 1024 * 1024 / 9);
+    let mut statuses = Vec::new();
+    for n in 0..5 {
+        let response = post(
+            &server,
+            "/api/mcp/files/write",
+            json!({"path": format!("slow-{n}.txt"), "content": content}),
+        )
+        .await;
+        let status = response.status().as_u16();
+        statuses.push(status);
+        if status == 504 {
+            let (_, code) = error_code(response).await;
+            assert_eq!(code, "timeout");
+            return;
+        }
+        assert_eq!(status, 200, "only 200 or 504 are expected");
+    }
+    panic!("no 2 MB write exceeded a 1 ms deadline: {statuses:?}");
+}
