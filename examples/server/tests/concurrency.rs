@@ -66,7 +66,7 @@ async fn racing_writers_one_winner_per_version_no_torn_file_no_gaps() {
         config.backends.versions = postgres;
     }
     config.limits.rate_burst = 1_000_000;
-    config.limits.rate_per_second = 1_000_000;
+    config.limits.rate_per_second = 1_000_000.0;
     let server = Arc::new(TestServer::start(config).await);
     let http = reqwest::Client::new();
     let (status, seeded, _) = rest(

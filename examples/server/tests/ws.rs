@@ -126,7 +126,7 @@ async fn subscribers_are_told_when_a_memory_value_expires() {
 #[tokio::test]
 async fn client_retries_idempotent_actions_only() {
     let mut config = ServerConfig::default();
-    config.limits.rate_per_second = 5;
+    config.limits.rate_per_second = 5.0;
     config.limits.rate_burst = 1;
     let server = TestServer::start(config).await;
     let client = Client::new(format!("http://{}", server.addr))
