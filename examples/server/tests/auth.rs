@@ -75,7 +75,7 @@ fn with_credentials(
 async fn every_route_and_tool_refuses_a_missing_or_unknown_key() {
     let root = TempRoot::new();
     let (server, app) = keyed_server(&root).await;
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let actions: Vec<(String, String)> = app
         .registry
         .actions()
@@ -167,7 +167,7 @@ async fn rest_as(
     action: &str,
     body: Value,
 ) -> (u16, Value) {
-    let response = reqwest::Client::new()
+    let response = common::http_client()
         .post(server.url(&format!("/api/mcp/{service}/{action}")))
         .bearer_auth(token)
         .json(&body)

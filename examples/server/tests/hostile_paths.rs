@@ -49,7 +49,7 @@ impl Rest {
     async fn start(root: &std::path::Path) -> Rest {
         Rest {
             server: TestServer::start(config(root)).await,
-            http: reqwest::Client::new(),
+            http: common::http_client(),
         }
     }
 

@@ -93,7 +93,7 @@ async fn redis_rate_limit_is_one_budget_for_both_instances() {
     }];
     let a = TestServer::start(config.clone()).await;
     let b = TestServer::start(config).await;
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let mut statuses = Vec::new();
     for server in [&a, &b, &a, &b] {
         let response = http
@@ -148,7 +148,7 @@ async fn backend_gone_gives_503_and_unready_health() {
     let (proxy, mut link) = forwarder(target).await;
     let url = format!("redis://{proxy}");
     let server = TestServer::start(shared_config(&url, "memory://")).await;
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let stored = http
         .post(server.url("/api/mcp/memory/store"))
         .json(&json!({"key": "outage", "value": 1}))

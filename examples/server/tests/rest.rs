@@ -8,7 +8,7 @@ use mcp_server::config::{hash_key, ApiKey, ServerConfig};
 use serde_json::{json, Value};
 
 async fn post(server: &TestServer, path: &str, body: Value) -> reqwest::Response {
-    reqwest::Client::new()
+    common::http_client()
         .post(server.url(path))
         .json(&body)
         .send()
@@ -75,7 +75,7 @@ async fn round_trip_and_error_statuses() {
     )
     .await;
     assert_eq!(error_code(wrong).await, (400, "invalid_argument".into()));
-    let malformed = reqwest::Client::new()
+    let malformed = common::http_client()
         .post(server.url("/api/mcp/memory/store"))
         .body("{not json")
         .send()
@@ -131,7 +131,7 @@ async fn body_limit_gives_413_and_stores_nothing() {
 #[tokio::test]
 async fn keys_scopes_401_403() {
     let server = TestServer::start(keyed_config()).await;
-    let client = reqwest::Client::new();
+    let client = common::http_client();
     let url = server.url("/api/mcp/memory/store");
     let body = json!({"key": "k", "value": 1});
 
@@ -225,7 +225,7 @@ async fn rate_limit_gives_429_with_retry_after() {
 #[tokio::test]
 async fn foreign_origin_is_refused() {
     let server = TestServer::start(ServerConfig::default()).await;
-    let client = reqwest::Client::new();
+    let client = common::http_client();
     for path in ["/mcp", "/api/mcp/memory/stats", "/ws/mcp"] {
         let response = client
             .post(server.url(path))
@@ -292,7 +292,9 @@ async fn health_metrics_and_listing() {
         .await;
     }
 
-    let health: Value = reqwest::get(server.url("/health"))
+    let health: Value = common::http_client()
+        .get(server.url("/health"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -302,7 +304,9 @@ async fn health_metrics_and_listing() {
     assert_eq!(health["services"]["memory"][0]["backend"], "memory");
     assert!(health["services"]["context"].is_array());
 
-    let metrics = reqwest::get(server.url("/metrics"))
+    let metrics = common::http_client()
+        .get(server.url("/metrics"))
+        .send()
         .await
         .unwrap()
         .text()
@@ -341,7 +345,9 @@ async fn health_metrics_and_listing() {
         "{metrics}"
     );
 
-    let listing: Value = reqwest::get(server.url("/api/mcp"))
+    let listing: Value = common::http_client()
+        .get(server.url("/api/mcp"))
+        .send()
         .await
         .unwrap()
         .json()

@@ -98,6 +98,18 @@ impl Drop for ServicesUp {
     }
 }
 
+/// How long a test HTTP request may take before it fails: a hung server fails the test
+/// instead of hanging the run.
+pub const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The HTTP client every test uses, with [`HTTP_TIMEOUT`] per request.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(HTTP_TIMEOUT)
+        .build()
+        .expect("an HTTP client")
+}
+
 /// One REST call: status, JSON body (`Null` when the body is not JSON) and how long it took.
 pub async fn rest(
     http: &reqwest::Client,
@@ -126,7 +138,7 @@ pub async fn mcp_rpc(
     session: Option<&str>,
     message: serde_json::Value,
 ) -> (u16, Option<String>, Option<serde_json::Value>) {
-    let mut request = reqwest::Client::new()
+    let mut request = http_client()
         .post(server.url("/mcp"))
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2025-11-25")
