@@ -130,10 +130,22 @@ pub async fn rest(
     (status, body, started.elapsed())
 }
 
-/// Posts one JSON-RPC message to `/mcp` and returns the status, the session id header and the
-/// JSON-RPC answer (from JSON or SSE framing).
+/// Posts one JSON-RPC message to `/mcp` under protocol revision 2025-11-25 and returns the
+/// status, the session id header and the JSON-RPC answer (from JSON or SSE framing).
 pub async fn mcp_rpc(
     server: &TestServer,
+    token: Option<&str>,
+    session: Option<&str>,
+    message: serde_json::Value,
+) -> (u16, Option<String>, Option<serde_json::Value>) {
+    mcp_rpc_at(server, "2025-11-25", token, session, message).await
+}
+
+/// [`mcp_rpc`] with `MCP-Protocol-Version: protocol`; from the revision that standardized
+/// HTTP headers (SEP-2243) on, also `Mcp-Method` and, for `tools/call`, `Mcp-Name`.
+pub async fn mcp_rpc_at(
+    server: &TestServer,
+    protocol: &str,
     token: Option<&str>,
     session: Option<&str>,
     message: serde_json::Value,
@@ -141,8 +153,16 @@ pub async fn mcp_rpc(
     let mut request = http_client()
         .post(server.url("/mcp"))
         .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-protocol-version", protocol)
         .json(&message);
+    if protocol >= rmcp::model::ProtocolVersion::STANDARD_HEADERS.as_str() {
+        if let Some(method) = message["method"].as_str() {
+            request = request.header("mcp-method", method);
+            if let Some(name) = message["params"]["name"].as_str() {
+                request = request.header("mcp-name", name);
+            }
+        }
+    }
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
