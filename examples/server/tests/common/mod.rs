@@ -51,6 +51,72 @@ impl Drop for TestServer {
     }
 }
 
+/// A real `mcp-server` child process serving HTTP; dropping it kills the process.
+pub struct ServerProcess {
+    child: std::process::Child,
+    /// `http://ADDR` of the server.
+    pub base: String,
+}
+
+impl ServerProcess {
+    /// Starts the binary with `--listen 127.0.0.1:0` and `args`, and waits until it logs the
+    /// address it bound.
+    pub fn start<I, S>(args: I) -> ServerProcess
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-server"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("mcp-server starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (found, address) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            // Read to the end, so the server never blocks on a full stderr pipe.
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if !sent {
+                    if let Some(rest) = line.split("address=").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
+                        sent = found.send(addr).is_ok();
+                    }
+                }
+            }
+        });
+        let Ok(addr) = address.recv_timeout(std::time::Duration::from_secs(30)) else {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!("mcp-server did not log its address within 30 s (exit: {status:?})");
+        };
+        ServerProcess {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush, no drain.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A fresh directory under the system temp dir, removed on drop.
 pub struct TempRoot(pub std::path::PathBuf);
 
