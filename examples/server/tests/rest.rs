@@ -435,8 +435,10 @@ async fn files_round_trip_and_lock_gives_423() {
 #[tokio::test]
 async fn a_call_past_the_request_deadline_is_504() {
     let root = TempRoot::new();
-    let mut config = ServerConfig::default();
-    config.roots = vec![root.0.clone()];
+    let mut config = ServerConfig {
+        roots: vec![root.0.clone()],
+        ..ServerConfig::default()
+    };
     // A 1 ms deadline: a 2 MB file write (hashing, version copy, file I/O off the runtime)
     // takes longer in a debug build.
     config.limits.request_timeout_ms = 1;

@@ -103,8 +103,10 @@ async fn file_change_named(watcher: &WsClient, path: &std::path::Path) -> serde_
 #[tokio::test]
 async fn subscribers_receive_file_change_events() {
     let root = TempRoot::new();
-    let mut config = ServerConfig::default();
-    config.roots = vec![root.0.clone()];
+    let config = ServerConfig {
+        roots: vec![root.0.clone()],
+        ..ServerConfig::default()
+    };
     let server = TestServer::start(config).await;
     let url = format!("ws://{}/ws/mcp", server.addr);
     let watcher = WsClient::connect(&url, None).await.unwrap();
