@@ -198,7 +198,7 @@ async fn mcp_server(kv: &str, events: &str) -> String {
     config.backends.kv = kv.to_owned();
     config.backends.events = events.to_owned();
     // The load test measures the transport, not the per-key budget.
-    config.limits.rate_per_second = 100_000_000;
+    config.limits.rate_per_second = 100_000_000.0;
     config.limits.rate_burst = 100_000_000;
     let app = App::build(config).await.expect("app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

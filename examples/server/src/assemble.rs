@@ -51,7 +51,7 @@ impl App {
         let kv = connect_kv(&backends.kv).await?;
         let events = connect_events(&backends.events).await?;
         let audit = connect_audit(&backends.audit).await?;
-        let quota = Quota::per_second(config.limits.rate_per_second, config.limits.rate_burst);
+        let quota = config.limits.quota()?;
         let limiter = connect_rate_limiter(&backends.rate_limit, quota).await?;
         let mut memory = MemoryService::builder(kv).events(events.clone());
         if scheme(&backends.kv) != "memory" {

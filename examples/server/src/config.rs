@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mcp_core::middleware::Quota;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -91,8 +92,9 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Per-request deadline in milliseconds (exceeded → 504).
     pub request_timeout_ms: u64,
-    /// Sustained requests per second per key.
-    pub rate_per_second: u32,
+    /// Sustained requests per second per key; fractions allowed (`0.5` is one request every
+    /// 2 s), down to [`MIN_RATE_PER_SECOND`].
+    pub rate_per_second: f64,
     /// Burst size per key.
     pub rate_burst: u32,
 }
@@ -102,16 +104,42 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 4 * 1024 * 1024,
             request_timeout_ms: 30_000,
-            rate_per_second: 1_000,
+            rate_per_second: 1_000.0,
             rate_burst: 2_000,
         }
     }
 }
 
+/// The slowest accepted sustained rate: one request a day.
+pub const MIN_RATE_PER_SECOND: f64 = 1.0 / 86_400.0;
+
 impl Limits {
     /// The per-request deadline.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The per-key rate limit: one request earned every `1 / rate_per_second` seconds, bursts
+    /// of up to `rate_burst`. Fails for a rate that is not a number, below
+    /// [`MIN_RATE_PER_SECOND`], or so high that a request is earned in under a nanosecond.
+    pub fn quota(&self) -> Result<Quota, Error> {
+        let rate = self.rate_per_second;
+        let interval = if rate.is_finite() && rate >= MIN_RATE_PER_SECOND {
+            Duration::try_from_secs_f64(1.0 / rate).ok()
+        } else {
+            None
+        };
+        match interval {
+            Some(interval) if !interval.is_zero() && self.rate_burst > 0 => Ok(Quota {
+                burst: self.rate_burst,
+                interval,
+            }),
+            _ => Err(Error::Config(format!(
+                "limits.rate_per_second = {rate} and limits.rate_burst = {}: the rate must be \
+                 between one a day ({MIN_RATE_PER_SECOND:e}) and 1e9, the burst positive",
+                self.rate_burst
+            ))),
+        }
     }
 }
 
@@ -221,11 +249,7 @@ impl ServerConfig {
                 "limits.max_body_bytes and limits.request_timeout_ms must be positive".into(),
             ));
         }
-        if limits.rate_per_second == 0 || limits.rate_burst == 0 {
-            return Err(Error::Config(
-                "limits.rate_per_second and limits.rate_burst must be positive".into(),
-            ));
-        }
+        limits.quota()?;
         Ok(())
     }
 }
@@ -289,5 +313,45 @@ mod tests {
         config.backends.events = "postgres://x/y".into();
         assert!(matches!(config.validate(), Err(Error::Config(m)) if m.contains("events")));
         assert!(ServerConfig::from_toml("nope = 1").is_err());
+    }
+
+    #[test]
+    fn rates_may_be_fractions_or_integers() {
+        let config =
+            ServerConfig::from_toml("[limits]\nrate_per_second = 0.01\nrate_burst = 3\n").unwrap();
+        let quota = config.limits.quota().unwrap();
+        assert_eq!(quota.interval, Duration::from_secs(100));
+        assert_eq!(quota.burst, 3);
+        let config = ServerConfig::from_toml("[limits]\nrate_per_second = 250\n").unwrap();
+        assert_eq!(
+            config.limits.quota().unwrap().interval,
+            Duration::from_millis(4)
+        );
+        for rate in [
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            MIN_RATE_PER_SECOND / 2.0,
+            1e10,
+        ] {
+            let limits = Limits {
+                rate_per_second: rate,
+                ..Limits::default()
+            };
+            assert!(limits.quota().is_err(), "{rate}");
+        }
+        let limits = Limits {
+            rate_burst: 0,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            ServerConfig {
+                limits,
+                ..ServerConfig::default()
+            }
+            .validate(),
+            Err(Error::Config(_))
+        ));
     }
 }

@@ -334,4 +334,21 @@ mod tests {
         ));
         assert!(!origin_allowed("null", &configured));
     }
+
+    #[tokio::test]
+    async fn a_passed_deadline_is_504_with_code_timeout() {
+        let response = error_response(&Error::Timeout(
+            "memory/store did not finish before the request deadline".into(),
+        ));
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("the error body");
+        let body: Value = serde_json::from_slice(&body).expect("a JSON error body");
+        assert_eq!(body["error"]["code"], "timeout");
+        assert!(body["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("request deadline")));
+    }
 }

@@ -75,7 +75,7 @@ fn with_credentials(
 async fn every_route_and_tool_refuses_a_missing_or_unknown_key() {
     let root = TempRoot::new();
     let (server, app) = keyed_server(&root).await;
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let actions: Vec<(String, String)> = app
         .registry
         .actions()
@@ -167,7 +167,7 @@ async fn rest_as(
     action: &str,
     body: Value,
 ) -> (u16, Value) {
-    let response = reqwest::Client::new()
+    let response = common::http_client()
         .post(server.url(&format!("/api/mcp/{service}/{action}")))
         .bearer_auth(token)
         .json(&body)
@@ -432,7 +432,8 @@ async fn one_rate_budget_across_instances_and_transports() {
         ..ServerConfig::default()
     };
     config.backends.rate_limit = redis;
-    config.limits.rate_per_second = 1;
+    // One request earned per 100 s: no refill between the calls, however slow the machine.
+    config.limits.rate_per_second = 0.01;
     config.limits.rate_burst = 3;
     let a = TestServer::start(config.clone()).await;
     let b = TestServer::start(config).await;

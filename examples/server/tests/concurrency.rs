@@ -66,9 +66,9 @@ async fn racing_writers_one_winner_per_version_no_torn_file_no_gaps() {
         config.backends.versions = postgres;
     }
     config.limits.rate_burst = 1_000_000;
-    config.limits.rate_per_second = 1_000_000;
+    config.limits.rate_per_second = 1_000_000.0;
     let server = Arc::new(TestServer::start(config).await);
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let (status, seeded, _) = rest(
         &http,
         &server,
@@ -212,7 +212,7 @@ async fn lease_fencing_holds_across_two_instances_on_redis() {
     config.backends.events = redis;
     let a = TestServer::start(config.clone()).await;
     let b = TestServer::start(config).await;
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let path = "fenced.txt";
     let lease = json!({"path": path, "owner": "a", "ttl_ms": 800});
 
@@ -336,7 +336,7 @@ async fn sixteen_graph_writers_on_two_instances_over_neo4j_lose_nothing() {
         TestServer::start(config.clone()).await,
         TestServer::start(config).await,
     ]);
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let hub = format!("hub-{tag}");
     let (status, body) = post_to(

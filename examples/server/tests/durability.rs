@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::ffi::OsStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::TempRoot;
+use common::{ServerProcess, TempRoot};
 use mcp_backends::testing::server_url;
 use serde_json::{json, Value};
 
@@ -23,61 +22,14 @@ const MAX_WRITES_PER_CLIENT: usize = 5_000;
 /// Acknowledged writes before the kill (the load is then under way, with writes in flight).
 const KILL_AFTER_ACKS: usize = 100;
 
-/// A running `mcp-server` child process and the address it serves on.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    /// Starts the binary on an ephemeral loopback port and waits until it logs its address.
-    fn start(root: &TempRoot, versions_url: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-server"))
-            .args(["--listen", "127.0.0.1:0", "--versions-url", versions_url])
-            .arg("--root")
-            .arg(&root.0)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("mcp-server starts");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (found, address) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if !sent {
-                    if let Some(rest) = line.split("address=").nth(1) {
-                        let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
-                        sent = found.send(addr).is_ok();
-                    }
-                }
-            }
-        });
-        let addr = address
-            .recv_timeout(Duration::from_secs(30))
-            .expect("mcp-server logs its address within 30 s");
-        Server {
-            child,
-            base: format!("http://{addr}"),
-        }
-    }
-
-    /// SIGKILL: no shutdown, no flush, no drain.
-    fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The binary on an ephemeral loopback port with files versions in `versions_url`.
+fn start(root: &TempRoot, versions_url: &str) -> ServerProcess {
+    ServerProcess::start([
+        OsStr::new("--versions-url"),
+        OsStr::new(versions_url),
+        OsStr::new("--root"),
+        root.0.as_os_str(),
+    ])
 }
 
 /// One acknowledged write: the path, the version the server returned and what was written.
@@ -105,7 +57,7 @@ async fn sigkill_during_a_write_load_loses_no_acknowledged_version() {
         return;
     };
     let root = TempRoot::new();
-    let mut server = Server::start(&root, &postgres);
+    let mut server = start(&root, &postgres);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -173,7 +125,7 @@ async fn sigkill_during_a_write_load_loses_no_acknowledged_version() {
     }
     let acks = acks.lock().unwrap().clone();
 
-    let restarted = Server::start(&root, &postgres);
+    let restarted = start(&root, &postgres);
     let mut paths: Vec<String> = acks.iter().map(|ack| ack.path.clone()).collect();
     paths.sort();
     paths.dedup();

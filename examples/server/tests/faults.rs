@@ -158,7 +158,7 @@ async fn outage_of(backend: &'static str) {
     let _up = ServicesUp;
     let root = TempRoot::new();
     let server = TestServer::start(config(&urls, &root)).await;
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let probes = probes(&tag);
     for probe in &probes {

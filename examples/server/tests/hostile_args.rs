@@ -52,7 +52,7 @@ impl Target {
         let config = ServerConfig {
             roots: vec![root.0.clone()],
             limits: Limits {
-                rate_per_second: 1_000_000,
+                rate_per_second: 1_000_000.0,
                 rate_burst: 1_000_000,
                 ..Limits::default()
             },

@@ -37,7 +37,7 @@ fn deep(depth: usize) -> String {
 
 /// POSTs raw bytes to a REST action; returns the status and the `error` object (or body).
 async fn rest_raw(server: &TestServer, path: &str, body: Vec<u8>) -> (u16, Value) {
-    let response = reqwest::Client::new()
+    let response = common::http_client()
         .post(server.url(path))
         .header("content-type", "application/json")
         .body(body)
@@ -181,7 +181,9 @@ async fn rest_refuses_hostile_bodies_clearly() {
 async fn unknown_fields_are_refused_by_name_in_every_action() {
     let root = TempRoot::new();
     let server = server(&root).await;
-    let listing: Value = reqwest::get(server.url("/api/mcp"))
+    let listing: Value = common::http_client()
+        .get(server.url("/api/mcp"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -364,7 +366,7 @@ async fn websocket_refuses_hostile_messages_clearly() {
 
 /// POSTs raw bytes as one MCP message to `/mcp` (with `session`); status and body text.
 async fn mcp_raw(server: &TestServer, session: Option<&str>, body: Vec<u8>) -> (u16, String) {
-    let mut request = reqwest::Client::new()
+    let mut request = common::http_client()
         .post(server.url("/mcp"))
         .header("accept", "application/json, text/event-stream")
         .header("content-type", "application/json")
@@ -392,7 +394,7 @@ async fn mcp_http_refuses_hostile_messages_clearly() {
     let server = server(&root).await;
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
-    let response = reqwest::Client::new()
+    let response = common::http_client()
         .post(server.url("/mcp"))
         .header("accept", "application/json, text/event-stream")
         .json(&init)

@@ -31,7 +31,7 @@ fn config(root: &std::path::Path) -> ServerConfig {
     ServerConfig {
         roots: vec![root.to_path_buf()],
         limits: Limits {
-            rate_per_second: 1_000_000,
+            rate_per_second: 1_000_000.0,
             rate_burst: 1_000_000,
             ..Limits::default()
         },
@@ -49,7 +49,7 @@ impl Rest {
     async fn start(root: &std::path::Path) -> Rest {
         Rest {
             server: TestServer::start(config(root)).await,
-            http: reqwest::Client::new(),
+            http: common::http_client(),
         }
     }
 

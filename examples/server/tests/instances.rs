@@ -83,7 +83,8 @@ async fn redis_rate_limit_is_one_budget_for_both_instances() {
     let token = uuid::Uuid::new_v4().simple().to_string();
     let mut config = ServerConfig::default();
     config.backends.rate_limit = redis;
-    config.limits.rate_per_second = 1;
+    // One request earned per 100 s: no refill between the calls, however slow the machine.
+    config.limits.rate_per_second = 0.01;
     config.limits.rate_burst = 2;
     config.keys = vec![ApiKey {
         hash: hash_key(&token),
@@ -92,7 +93,7 @@ async fn redis_rate_limit_is_one_budget_for_both_instances() {
     }];
     let a = TestServer::start(config.clone()).await;
     let b = TestServer::start(config).await;
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let mut statuses = Vec::new();
     for server in [&a, &b, &a, &b] {
         let response = http
@@ -147,7 +148,7 @@ async fn backend_gone_gives_503_and_unready_health() {
     let (proxy, mut link) = forwarder(target).await;
     let url = format!("redis://{proxy}");
     let server = TestServer::start(shared_config(&url, "memory://")).await;
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let stored = http
         .post(server.url("/api/mcp/memory/store"))
         .json(&json!({"key": "outage", "value": 1}))

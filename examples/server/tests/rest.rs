@@ -8,7 +8,7 @@ use mcp_server::config::{hash_key, ApiKey, ServerConfig};
 use serde_json::{json, Value};
 
 async fn post(server: &TestServer, path: &str, body: Value) -> reqwest::Response {
-    reqwest::Client::new()
+    common::http_client()
         .post(server.url(path))
         .json(&body)
         .send()
@@ -75,7 +75,7 @@ async fn round_trip_and_error_statuses() {
     )
     .await;
     assert_eq!(error_code(wrong).await, (400, "invalid_argument".into()));
-    let malformed = reqwest::Client::new()
+    let malformed = common::http_client()
         .post(server.url("/api/mcp/memory/store"))
         .body("{not json")
         .send()
@@ -131,7 +131,7 @@ async fn body_limit_gives_413_and_stores_nothing() {
 #[tokio::test]
 async fn keys_scopes_401_403() {
     let server = TestServer::start(keyed_config()).await;
-    let client = reqwest::Client::new();
+    let client = common::http_client();
     let url = server.url("/api/mcp/memory/store");
     let body = json!({"key": "k", "value": 1});
 
@@ -194,7 +194,8 @@ async fn keys_scopes_401_403() {
 #[tokio::test]
 async fn rate_limit_gives_429_with_retry_after() {
     let mut config = ServerConfig::default();
-    config.limits.rate_per_second = 1;
+    // One request earned per 100 s: no refill between the calls, however slow the machine.
+    config.limits.rate_per_second = 0.01;
     config.limits.rate_burst = 2;
     let server = TestServer::start(config).await;
     let mut statuses = Vec::new();
@@ -214,13 +215,17 @@ async fn rate_limit_gives_429_with_retry_after() {
     }
     assert_eq!(&statuses[..2], &[200, 200], "{statuses:?}");
     assert!(statuses[2..].iter().all(|s| *s == 429), "{statuses:?}");
-    assert_eq!(retry_after, Some(1));
+    // The next request is earned 100 s after the first, minus the time the calls took.
+    assert!(
+        retry_after.is_some_and(|seconds| (99..=100).contains(&seconds)),
+        "{retry_after:?}"
+    );
 }
 
 #[tokio::test]
 async fn foreign_origin_is_refused() {
     let server = TestServer::start(ServerConfig::default()).await;
-    let client = reqwest::Client::new();
+    let client = common::http_client();
     for path in ["/mcp", "/api/mcp/memory/stats", "/ws/mcp"] {
         let response = client
             .post(server.url(path))
@@ -287,7 +292,9 @@ async fn health_metrics_and_listing() {
         .await;
     }
 
-    let health: Value = reqwest::get(server.url("/health"))
+    let health: Value = common::http_client()
+        .get(server.url("/health"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -297,7 +304,9 @@ async fn health_metrics_and_listing() {
     assert_eq!(health["services"]["memory"][0]["backend"], "memory");
     assert!(health["services"]["context"].is_array());
 
-    let metrics = reqwest::get(server.url("/metrics"))
+    let metrics = common::http_client()
+        .get(server.url("/metrics"))
+        .send()
         .await
         .unwrap()
         .text()
@@ -336,7 +345,9 @@ async fn health_metrics_and_listing() {
         "{metrics}"
     );
 
-    let listing: Value = reqwest::get(server.url("/api/mcp"))
+    let listing: Value = common::http_client()
+        .get(server.url("/api/mcp"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -419,4 +430,36 @@ async fn files_round_trip_and_lock_gives_423() {
         "{}",
         escape.status()
     );
+}
+
+#[tokio::test]
+async fn a_call_past_the_request_deadline_is_504() {
+    let root = TempRoot::new();
+    let mut config = ServerConfig {
+        roots: vec![root.0.clone()],
+        ..ServerConfig::default()
+    };
+    // A 1 ms deadline: a 2 MB file write (hashing, version copy, file I/O off the runtime)
+    // takes longer in a debug build.
+    config.limits.request_timeout_ms = 1;
+    let server = TestServer::start(config).await;
+    let content = "deadline ".repeat(2 * 1024 * 1024 / 9);
+    let mut statuses = Vec::new();
+    for n in 0..5 {
+        let response = post(
+            &server,
+            "/api/mcp/files/write",
+            json!({"path": format!("slow-{n}.txt"), "content": content}),
+        )
+        .await;
+        let status = response.status().as_u16();
+        statuses.push(status);
+        if status == 504 {
+            let (_, code) = error_code(response).await;
+            assert_eq!(code, "timeout");
+            return;
+        }
+        assert_eq!(status, 200, "only 200 or 504 are expected");
+    }
+    panic!("no 2 MB write exceeded a 1 ms deadline: {statuses:?}");
 }

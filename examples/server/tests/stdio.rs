@@ -1,10 +1,12 @@
-//! The binary over stdio: initialize (current and 2025-11-25 revisions), tools/list with every
-//! registry action, a tools/call round trip, an action failure as `isError`, an unknown tool
-//! as a JSON-RPC error, and nothing but JSON-RPC on stdout.
+//! The binary over stdio: initialize (2025-11-25), rmcp's latest revision (per-request `_meta`
+//! instead of a handshake, and `initialize` naming it answered with the newest handshake
+//! revision), tools/list with every registry action, a tools/call round trip, an action failure
+//! as `isError`, an unknown tool as a JSON-RPC error, and nothing but JSON-RPC on stdout.
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use rmcp::model::ProtocolVersion;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -19,15 +21,27 @@ struct Session {
 
 impl Session {
     async fn start(protocol: &str) -> (Session, Value) {
-        let root =
-            std::env::temp_dir().join(format!("mcp-stdio-empty-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&root).unwrap();
-        let (mut session, init) = Session::start_in(protocol, &root).await;
-        session._scratch = Some(Scratch(root));
+        let (mut session, root) = Session::spawn_scratch();
+        let init = session.initialize(protocol).await;
+        session._scratch = Some(root);
         (session, init)
     }
 
+    /// The binary on an empty scratch root, before any message.
+    fn spawn_scratch() -> (Session, Scratch) {
+        let root =
+            std::env::temp_dir().join(format!("mcp-stdio-empty-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&root).unwrap();
+        (Session::spawn(&root), Scratch(root))
+    }
+
     async fn start_in(protocol: &str, root: &std::path::Path) -> (Session, Value) {
+        let mut session = Session::spawn(root);
+        let init = session.initialize(protocol).await;
+        (session, init)
+    }
+
+    fn spawn(root: &std::path::Path) -> Session {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-server"))
             .arg("--stdio")
             .arg("--root")
@@ -41,23 +55,26 @@ impl Session {
             .unwrap();
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut session = Session {
+        Session {
             _scratch: None,
             child,
             stdin,
             stdout,
-        };
-        let init = session
+        }
+    }
+
+    /// The `initialize` handshake naming `protocol`; returns the answer.
+    async fn initialize(&mut self, protocol: &str) -> Value {
+        let init = self
             .request(
                 1,
                 "initialize",
                 json!({"protocolVersion": protocol, "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}),
             )
             .await;
-        session
-            .send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
             .await;
-        (session, init)
+        init
     }
 
     async fn send(&mut self, message: Value) {
@@ -367,4 +384,73 @@ async fn a_subscription_never_follows_a_symlink_swapped_in_outside_the_root() {
         "{updates} updates: the outside file's changes leaked"
     );
     std::fs::remove_dir_all(&base).ok();
+}
+
+/// The request `_meta` that replaces the `initialize` handshake from rmcp's latest revision on
+/// (SEP-2567): protocol version, client capabilities and client info on every request.
+fn latest_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": ProtocolVersion::LATEST.as_str(),
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
+    })
+}
+
+#[tokio::test]
+async fn stdio_latest_revision_serves_calls_without_a_handshake() {
+    assert!(
+        !ProtocolVersion::LATEST.has_initialize(),
+        "rmcp's latest revision has an initialize handshake again: test it like 2025-11-25"
+    );
+    let (mut session, _root) = Session::spawn_scratch();
+    let discovered = session
+        .request(1, "server/discover", json!({"_meta": latest_meta()}))
+        .await;
+    let versions = discovered["result"]["supportedVersions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{discovered}"));
+    assert!(
+        versions.contains(&json!(ProtocolVersion::LATEST.as_str())),
+        "{discovered}"
+    );
+    assert!(versions.contains(&json!("2025-11-25")), "{discovered}");
+
+    let stored = session
+        .request(
+            2,
+            "tools/call",
+            json!({"name": "memory_store", "arguments": {"key": "latest", "value": 7},
+                "_meta": latest_meta()}),
+        )
+        .await;
+    assert_eq!(stored["result"]["isError"], false, "{stored}");
+    let got = session
+        .request(
+            3,
+            "tools/call",
+            json!({"name": "memory_retrieve", "arguments": {"key": "latest"},
+                "_meta": latest_meta()}),
+        )
+        .await;
+    assert_eq!(got["result"]["structuredContent"]["value"], 7, "{got}");
+}
+
+#[tokio::test]
+async fn stdio_initialize_naming_the_latest_revision_gets_the_newest_handshake_revision() {
+    // The latest revision has no handshake, so a server can never answer `initialize` with it:
+    // rmcp answers with the newest revision that has one, and the session works on that.
+    let (mut session, init) = Session::start(ProtocolVersion::LATEST.as_str()).await;
+    assert_eq!(
+        init["result"]["protocolVersion"],
+        ProtocolVersion::LATEST_WITH_INITIALIZE.as_str(),
+        "{init}"
+    );
+    let stored = session
+        .request(
+            2,
+            "tools/call",
+            json!({"name": "memory_store", "arguments": {"key": "k", "value": 1}}),
+        )
+        .await;
+    assert_eq!(stored["result"]["isError"], false, "{stored}");
 }

@@ -1,12 +1,13 @@
 //! WebSocket transport and the Rust client: many requests in flight on one socket answered by
-//! id, typed errors, pushed memory change and expiry events, and REST retries only for idempotent actions.
+//! id, typed errors, pushed memory change and expiry events, pushed file change events, and
+//! REST retries only for idempotent actions.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::TestServer;
+use common::{TempRoot, TestServer};
 use mcp_server::client::{Client, Retry, WsClient};
 use mcp_server::config::ServerConfig;
 use mcp_server::Error;
@@ -84,6 +85,59 @@ async fn subscribers_receive_memory_change_events() {
     );
 }
 
+/// Waits for a `files.changed` event naming `path` (other events are skipped).
+async fn file_change_named(watcher: &WsClient, path: &std::path::Path) -> serde_json::Value {
+    let mut seen = Vec::new();
+    while let Some(event) = watcher.next_event(Duration::from_secs(5)).await {
+        if event["event"] == "files.changed" && event["data"]["path"].as_str() == path.to_str() {
+            return event;
+        }
+        seen.push(event);
+    }
+    panic!(
+        "no files.changed event for {}; got {seen:?}",
+        path.display()
+    );
+}
+
+#[tokio::test]
+async fn subscribers_receive_file_change_events() {
+    let root = TempRoot::new();
+    let config = ServerConfig {
+        roots: vec![root.0.clone()],
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start(config).await;
+    let url = format!("ws://{}/ws/mcp", server.addr);
+    let watcher = WsClient::connect(&url, None).await.unwrap();
+    let ack = watcher.subscribe("files").await.unwrap();
+    assert_eq!(ack["subscribed"], "files");
+
+    // A write over REST is pushed with the file's absolute path under the root.
+    let rest = Client::new(format!("http://{}", server.addr)).unwrap();
+    rest.call(
+        "files",
+        "write",
+        json!({"path": "watched/notes.md", "content": "one"}),
+    )
+    .await
+    .unwrap();
+    let event = file_change_named(&watcher, &root.0.join("watched/notes.md")).await;
+    assert!(event["data"]["instance"].is_string(), "{event}");
+
+    // So is a write over another WebSocket.
+    let writer = WsClient::connect(&url, None).await.unwrap();
+    writer
+        .call(
+            "files",
+            "write",
+            json!({"path": "other.txt", "content": "two"}),
+        )
+        .await
+        .unwrap();
+    file_change_named(&watcher, &root.0.join("other.txt")).await;
+}
+
 #[tokio::test]
 async fn subscribers_are_told_when_a_memory_value_expires() {
     let server = TestServer::start(ServerConfig::default()).await;
@@ -126,7 +180,7 @@ async fn subscribers_are_told_when_a_memory_value_expires() {
 #[tokio::test]
 async fn client_retries_idempotent_actions_only() {
     let mut config = ServerConfig::default();
-    config.limits.rate_per_second = 5;
+    config.limits.rate_per_second = 5.0;
     config.limits.rate_burst = 1;
     let server = TestServer::start(config).await;
     let client = Client::new(format!("http://{}", server.addr))

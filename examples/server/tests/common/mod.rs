@@ -51,6 +51,72 @@ impl Drop for TestServer {
     }
 }
 
+/// A real `mcp-server` child process serving HTTP; dropping it kills the process.
+pub struct ServerProcess {
+    child: std::process::Child,
+    /// `http://ADDR` of the server.
+    pub base: String,
+}
+
+impl ServerProcess {
+    /// Starts the binary with `--listen 127.0.0.1:0` and `args`, and waits until it logs the
+    /// address it bound.
+    pub fn start<I, S>(args: I) -> ServerProcess
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-server"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("mcp-server starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (found, address) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            // Read to the end, so the server never blocks on a full stderr pipe.
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if !sent {
+                    if let Some(rest) = line.split("address=").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
+                        sent = found.send(addr).is_ok();
+                    }
+                }
+            }
+        });
+        let Ok(addr) = address.recv_timeout(std::time::Duration::from_secs(30)) else {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!("mcp-server did not log its address within 30 s (exit: {status:?})");
+        };
+        ServerProcess {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush, no drain.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A fresh directory under the system temp dir, removed on drop.
 pub struct TempRoot(pub std::path::PathBuf);
 
@@ -98,6 +164,18 @@ impl Drop for ServicesUp {
     }
 }
 
+/// How long a test HTTP request may take before it fails: a hung server fails the test
+/// instead of hanging the run.
+pub const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The HTTP client every test uses, with [`HTTP_TIMEOUT`] per request.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(HTTP_TIMEOUT)
+        .build()
+        .expect("an HTTP client")
+}
+
 /// One REST call: status, JSON body (`Null` when the body is not JSON) and how long it took.
 pub async fn rest(
     http: &reqwest::Client,
@@ -118,19 +196,39 @@ pub async fn rest(
     (status, body, started.elapsed())
 }
 
-/// Posts one JSON-RPC message to `/mcp` and returns the status, the session id header and the
-/// JSON-RPC answer (from JSON or SSE framing).
+/// Posts one JSON-RPC message to `/mcp` under protocol revision 2025-11-25 and returns the
+/// status, the session id header and the JSON-RPC answer (from JSON or SSE framing).
 pub async fn mcp_rpc(
     server: &TestServer,
     token: Option<&str>,
     session: Option<&str>,
     message: serde_json::Value,
 ) -> (u16, Option<String>, Option<serde_json::Value>) {
-    let mut request = reqwest::Client::new()
+    mcp_rpc_at(server, "2025-11-25", token, session, message).await
+}
+
+/// [`mcp_rpc`] with `MCP-Protocol-Version: protocol`; from the revision that standardized
+/// HTTP headers (SEP-2243) on, also `Mcp-Method` and, for `tools/call`, `Mcp-Name`.
+pub async fn mcp_rpc_at(
+    server: &TestServer,
+    protocol: &str,
+    token: Option<&str>,
+    session: Option<&str>,
+    message: serde_json::Value,
+) -> (u16, Option<String>, Option<serde_json::Value>) {
+    let mut request = http_client()
         .post(server.url("/mcp"))
         .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-protocol-version", protocol)
         .json(&message);
+    if protocol >= rmcp::model::ProtocolVersion::STANDARD_HEADERS.as_str() {
+        if let Some(method) = message["method"].as_str() {
+            request = request.header("mcp-method", method);
+            if let Some(name) = message["params"]["name"].as_str() {
+                request = request.header("mcp-name", name);
+            }
+        }
+    }
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
