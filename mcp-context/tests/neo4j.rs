@@ -169,6 +169,9 @@ async fn documents_search_and_persistence() {
     assert_eq!(top_ids(&context, only_db).await, ["neo4j"]);
     let elsewhere = search("tea", &unique_prefix(), SearchMode::Hybrid);
     assert!(top_ids(&context, elsewhere).await.is_empty());
+    // Only what documents say is searched: the name of their namespace matches none.
+    let by_namespace = search(&namespace, &namespace, SearchMode::Keyword);
+    assert!(top_ids(&context, by_namespace).await.is_empty());
 
     assert!(context.delete("neo4j").await.unwrap().deleted);
     assert!(matches!(
