@@ -59,14 +59,22 @@ pub struct NodeHit {
     pub score: f32,
 }
 
+/// Bookkeeping properties full-text search skips: they say where a node lives or what it
+/// belongs to, not what it says (a query naming a namespace would otherwise match every node
+/// in it).
+pub const UNSEARCHED_PROPERTIES: [&str; 3] = ["namespace", "id", "doc_id"];
+
 /// Strings of `properties` that full-text search covers: every string value and every string
-/// inside an array value.
+/// inside an array value, except those of [`UNSEARCHED_PROPERTIES`].
 pub fn searchable_text(properties: &Metadata) -> impl Iterator<Item = &str> {
-    properties.values().flat_map(|value| match value {
-        Value::String(s) => vec![s.as_str()],
-        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    })
+    properties
+        .iter()
+        .filter(|(name, _)| !UNSEARCHED_PROPERTIES.contains(&name.as_str()))
+        .flat_map(|(_, value)| match value {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        })
 }
 
 /// A property graph.
@@ -80,7 +88,8 @@ pub fn searchable_text(properties: &Metadata) -> impl Iterator<Item = &str> {
 /// - `neighbourhood` walks edges in both directions up to `depth` hops from `start`,
 ///   returning at most `limit` nodes (`start` first, nearer nodes before farther ones) and the
 ///   edges among them; a missing start is [`crate::Error::NotFound`].
-/// - `search_text` matches nodes whose searchable text contains every query term
+/// - `search_text` matches nodes whose searchable text ([`searchable_text`]: string
+///   properties other than the bookkeeping ones) contains every query term
 ///   (case-insensitive words), best first.
 #[async_trait]
 pub trait GraphStore: Send + Sync {

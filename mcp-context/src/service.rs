@@ -14,7 +14,7 @@ use mcp_core::{
 use serde_json::Value;
 
 use crate::bm25::Bm25Index;
-use crate::chunk::ChunkConfig;
+use crate::chunk::{Chunk, ChunkConfig};
 use crate::embed::{normalize, words, CachedEmbedder, Embedder, HashEmbedder};
 use crate::types::*;
 
@@ -28,6 +28,10 @@ pub const RELATED_TO: &str = "RELATED_TO";
 pub const DEFAULT_NAMESPACE: &str = "default";
 /// Most neighbours of a re-added document whose derived links are cleaned up.
 const MAX_NEIGHBOURS: usize = 10_000;
+/// Most chunk texts per embedder call: a long document or a large `add_many` is embedded in
+/// calls of this size, so one call never holds a shared model (and the searches queued
+/// behind it) for long.
+const EMBED_BATCH: usize = 256;
 /// Reciprocal-rank-fusion constant.
 const RRF_K: f32 = 60.0;
 /// Most distinct query words a graph full-text keyword search looks up.
@@ -88,6 +92,16 @@ pub struct ContextService {
     keywords: RwLock<Bm25Index>,
     writes: tokio::sync::Mutex<()>,
     actions: Vec<ActionSpec>,
+}
+
+/// A document checked and split by [`ContextService::add`] / [`ContextService::add_many`],
+/// waiting for its chunk vectors.
+struct PreparedDocument {
+    id: String,
+    namespace: String,
+    metadata: Metadata,
+    text: String,
+    chunks: Vec<Chunk>,
 }
 
 /// The best chunk of one document in one ranking.
@@ -185,6 +199,48 @@ impl ContextService {
     /// Adds (or replaces) one document: chunks, embeds and indexes it, and links it to
     /// similar documents and to the ids in its `related` / `links` metadata.
     pub async fn add(&self, request: AddRequest) -> Result<AddResult> {
+        let document = self.prepare(request)?;
+        let vectors = self.embed_texts(&chunk_texts(&document.chunks)).await?;
+        self.store(document, vectors).await
+    }
+
+    /// Adds several documents in order, as [`ContextService::add`] does one by one (a later
+    /// document with the same id replaces an earlier one, and later documents link to earlier
+    /// ones), but embeds the chunks of all of them together. Every document is checked before
+    /// any is added.
+    pub async fn add_many(&self, request: AddManyRequest) -> Result<AddManyResult> {
+        let mut documents = Vec::with_capacity(request.documents.len());
+        for (position, document) in request.documents.into_iter().enumerate() {
+            let prepared = self
+                .prepare(AddRequest {
+                    text: document.text,
+                    metadata: document.metadata,
+                    id: document.id,
+                    namespace: request.namespace.clone(),
+                })
+                .map_err(|err| match err {
+                    Error::InvalidArgument(message) => {
+                        Error::InvalidArgument(format!("documents[{position}]: {message}"))
+                    }
+                    other => other,
+                })?;
+            documents.push(prepared);
+        }
+        let texts: Vec<String> = documents
+            .iter()
+            .flat_map(|document| chunk_texts(&document.chunks))
+            .collect();
+        let mut vectors = self.embed_texts(&texts).await?.into_iter();
+        let mut ids = Vec::with_capacity(documents.len());
+        for document in documents {
+            let own: Vec<Vec<f32>> = vectors.by_ref().take(document.chunks.len()).collect();
+            ids.push(self.store(document, own).await?.id);
+        }
+        Ok(AddManyResult { ids })
+    }
+
+    /// Checks a document, splits it into chunks and settles its id and namespace.
+    fn prepare(&self, request: AddRequest) -> Result<PreparedDocument> {
         let chunks = self.config.chunking.split(&request.text)?;
         let id = match request.id {
             Some(id) if id.trim().is_empty() => {
@@ -193,13 +249,45 @@ impl ContextService {
             Some(id) => id,
             None => uuid::Uuid::new_v4().simple().to_string(),
         };
-        let namespace = request
-            .namespace
-            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
-        let metadata = request.metadata.unwrap_or_default();
-        let texts: Vec<String> = chunks.iter().map(|chunk| chunk.text.clone()).collect();
-        let vectors = self.embedder.embed(&texts).await?;
+        Ok(PreparedDocument {
+            id,
+            namespace: request
+                .namespace
+                .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+            metadata: request.metadata.unwrap_or_default(),
+            text: request.text,
+            chunks,
+        })
+    }
 
+    /// One vector per text, in order, [`EMBED_BATCH`] texts per embedder call.
+    async fn embed_texts(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        let mut vectors = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(EMBED_BATCH) {
+            let embedded = self.embedder.embed(batch).await?;
+            if embedded.len() != batch.len() {
+                return Err(Error::Internal(format!(
+                    "embedder returned {} vectors for {} texts",
+                    embedded.len(),
+                    batch.len()
+                )));
+            }
+            vectors.extend(embedded);
+        }
+        Ok(vectors)
+    }
+
+    /// Stores a prepared document with the vectors of its chunks: replaces an existing
+    /// document of that id (its chunks and derived links go), writes the node and the chunks
+    /// and links the document to similar documents and to the ids in its metadata.
+    async fn store(&self, document: PreparedDocument, vectors: Vec<Vec<f32>>) -> Result<AddResult> {
+        let PreparedDocument {
+            id,
+            namespace,
+            metadata,
+            text,
+            chunks,
+        } = document;
         let _guard = self.writes.lock().await;
         if let Some(old) = self.graph.get_nodes(std::slice::from_ref(&id)).await?.pop() {
             if old.label != DOCUMENT_LABEL {
@@ -238,7 +326,7 @@ impl ContextService {
         self.graph
             .upsert_node(document_node(
                 &id,
-                &request.text,
+                &text,
                 &metadata,
                 &namespace,
                 chunks.len(),
@@ -297,30 +385,6 @@ impl ContextService {
             status: "indexed".into(),
             linked,
         })
-    }
-
-    /// Adds several documents in order; every text is checked before any is added.
-    pub async fn add_many(&self, request: AddManyRequest) -> Result<AddManyResult> {
-        for (position, document) in request.documents.iter().enumerate() {
-            if document.text.trim().is_empty() {
-                return Err(Error::InvalidArgument(format!(
-                    "documents[{position}]: text is empty"
-                )));
-            }
-        }
-        let mut ids = Vec::with_capacity(request.documents.len());
-        for document in request.documents {
-            let added = self
-                .add(AddRequest {
-                    text: document.text,
-                    metadata: document.metadata,
-                    id: document.id,
-                    namespace: request.namespace.clone(),
-                })
-                .await?;
-            ids.push(added.id);
-        }
-        Ok(AddManyResult { ids })
     }
 
     /// A document by id; a missing one is [`Error::NotFound`].
@@ -756,6 +820,10 @@ pub(crate) fn bounded_limit(limit: Option<usize>, default: usize) -> Result<usiz
     }
 }
 
+fn chunk_texts(chunks: &[Chunk]) -> Vec<String> {
+    chunks.iter().map(|chunk| chunk.text.clone()).collect()
+}
+
 fn chunk_id(doc_id: &str, index: usize) -> String {
     format!("{doc_id}#{index}")
 }
@@ -831,7 +899,10 @@ fn action_specs() -> Vec<ActionSpec> {
             "add",
             "Add a document: it is chunked, embedded, indexed and linked to similar documents. Re-adding an id replaces it.",
         ),
-        ActionSpec::new::<AddManyRequest, AddManyResult>("add_many", "Add several documents."),
+        ActionSpec::new::<AddManyRequest, AddManyResult>(
+            "add_many",
+            "Add several documents in order, embedded together; each is added as by `add`.",
+        ),
         ActionSpec::new::<IdRequest, Document>("get", "Get a document by id.").read_only(),
         ActionSpec::new::<IdRequest, DeleteResult>(
             "delete",

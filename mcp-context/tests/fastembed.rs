@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mcp_backends::memory::{MemoryGraphStore, MemoryVectorIndex};
-use mcp_context::{AddRequest, ContextService, Embedder, FastEmbedder, SearchMode, SearchRequest};
+use mcp_context::{
+    AddRequest, CachedEmbedder, ContextService, Embedder, FastEmbedder, SearchMode, SearchRequest,
+};
 use mcp_core::Error;
 
 fn embedder() -> Option<FastEmbedder> {
@@ -91,6 +93,92 @@ async fn semantic_search_finds_paraphrases() {
         .await
         .unwrap();
     assert_eq!(found.results[0].id, "cat");
+}
+
+/// Largest difference between two vectors, element by element.
+fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// One `FastEmbedder`, and one `CachedEmbedder` over it, each shared by 8 concurrent tasks
+/// embedding different texts: every task gets the embedding of its own text, as when the text
+/// is embedded alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shared_embedder_serves_concurrent_tasks() {
+    const TASKS: usize = 8;
+    const ROUNDS: usize = 3;
+    let Some(embedder) = embedder() else { return };
+    let embedder = Arc::new(embedder);
+    let topics = [
+        "cats sleeping on a warm windowsill",
+        "quarterly revenue and operating margins",
+        "how to prune roses in early spring",
+        "the borrow checker rejects two mutable references",
+        "a thunderstorm rolled over the mountains at dusk",
+        "Neo4j answers Cypher queries over a property graph",
+        "steeping green tea below boiling point",
+        "the orchestra tuned to a single oboe note",
+    ];
+    // Different lengths, so concurrent calls also differ in shape.
+    let texts: Vec<String> = topics
+        .iter()
+        .enumerate()
+        .map(|(i, topic)| format!("{topic}. ").repeat(i + 1))
+        .collect();
+    assert_eq!(texts.len(), TASKS);
+    let mut alone = Vec::with_capacity(TASKS);
+    for text in &texts {
+        let mut vectors = embedder.embed(std::slice::from_ref(text)).await.unwrap();
+        alone.push(vectors.pop().unwrap());
+    }
+    for (i, a) in alone.iter().enumerate() {
+        for b in &alone[i + 1..] {
+            assert!(max_difference(a, b) > 0.01, "the texts embed differently");
+        }
+    }
+
+    let cached = Arc::new(CachedEmbedder::new(embedder.clone(), 100));
+    let shared: [Arc<dyn Embedder>; 2] = [embedder, cached.clone()];
+    for (name, shared) in ["FastEmbedder", "CachedEmbedder"].iter().zip(shared) {
+        let tasks: Vec<_> = texts
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, text)| {
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let mut vectors = Vec::with_capacity(ROUNDS);
+                    for _ in 0..ROUNDS {
+                        let mut got = shared.embed(std::slice::from_ref(&text)).await.unwrap();
+                        assert_eq!(got.len(), 1);
+                        vectors.push(got.pop().unwrap());
+                    }
+                    (i, vectors)
+                })
+            })
+            .collect();
+        for task in tasks {
+            let (i, vectors) = task.await.unwrap();
+            for vector in vectors {
+                let difference = max_difference(&vector, &alone[i]);
+                assert!(
+                    difference < 1e-5,
+                    "{name}, task {i}: differs by {difference}"
+                );
+            }
+        }
+    }
+    // The cache embedded each text once (the first round of every task, concurrently) and
+    // answered the later rounds.
+    let stats = cached.cache_stats().unwrap();
+    assert_eq!(
+        (stats.misses, stats.hits),
+        (TASKS as u64, (TASKS * (ROUNDS - 1)) as u64)
+    );
 }
 
 #[test]

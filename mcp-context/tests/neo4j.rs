@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 
 use mcp_backends::neo4j::Neo4jVectorIndex;
 use mcp_backends::testing::{server_url, unique_prefix};
+use mcp_backends::VectorIndex;
 use mcp_context::{
-    AddRequest, ContextService, Entity, HashEmbedder, ObservationInput, Relation, SearchMode,
-    SearchRequest, DEFAULT_DIMENSIONS,
+    AddManyRequest, AddRequest, ContextService, DocumentInput, Entity, GraphEdge, GraphRequest,
+    HashEmbedder, ObservationInput, RelateRequest, Relation, SearchMode, SearchRequest,
+    DEFAULT_DIMENSIONS, RELATED_TO, SIMILAR_TO,
 };
 use mcp_core::{Error, Registry, RequestContext};
 use serde_json::json;
@@ -43,6 +45,16 @@ async fn drop_chunk_index(url: &str, namespace: &str) {
         .drop_index()
         .await
         .unwrap();
+}
+
+/// The number of chunk vectors in the test's chunk index.
+async fn chunk_count(url: &str, namespace: &str) -> usize {
+    Neo4jVectorIndex::connect(url, &index_name(namespace), DEFAULT_DIMENSIONS)
+        .await
+        .unwrap()
+        .len()
+        .await
+        .unwrap()
 }
 
 fn search(query: &str, namespace: &str, mode: SearchMode) -> SearchRequest {
@@ -157,6 +169,9 @@ async fn documents_search_and_persistence() {
     assert_eq!(top_ids(&context, only_db).await, ["neo4j"]);
     let elsewhere = search("tea", &unique_prefix(), SearchMode::Hybrid);
     assert!(top_ids(&context, elsewhere).await.is_empty());
+    // Only what documents say is searched: the name of their namespace matches none.
+    let by_namespace = search(&namespace, &namespace, SearchMode::Keyword);
+    assert!(top_ids(&context, by_namespace).await.is_empty());
 
     assert!(context.delete("neo4j").await.unwrap().deleted);
     assert!(matches!(
@@ -198,6 +213,320 @@ async fn documents_search_and_persistence() {
             .await
             .is_empty()
     );
+    drop_chunk_index(&url, &namespace).await;
+}
+
+fn add_request(id: &str, text: &str, namespace: &str) -> AddRequest {
+    AddRequest {
+        text: text.into(),
+        metadata: None,
+        id: Some(id.into()),
+        namespace: Some(namespace.into()),
+    }
+}
+
+/// Edges within `depth` hops of `id`, as `(from, to, type)`, sorted.
+async fn edges_around(context: &ContextService, id: &str, depth: u32) -> Vec<GraphEdge> {
+    let mut edges = context
+        .graph(GraphRequest {
+            id: Some(id.into()),
+            depth: Some(depth),
+            limit: None,
+        })
+        .await
+        .unwrap()
+        .edges;
+    edges.sort_by(|a, b| (&a.from, &a.to, &a.rel_type).cmp(&(&b.from, &b.to, &b.rel_type)));
+    edges
+}
+
+fn edge_keys(edges: &[GraphEdge]) -> Vec<(&str, &str, &str)> {
+    edges
+        .iter()
+        .map(|e| (e.from.as_str(), e.to.as_str(), e.rel_type.as_str()))
+        .collect()
+}
+
+const FOX: &str = "The quick brown fox jumps over the lazy dog";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn add_links_relate_and_expand_on_neo4j() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    let namespace = unique_prefix();
+    let elsewhere = format!("{namespace}other");
+    let context = service(&url, &namespace).await;
+
+    let a = context
+        .add(add_request("a", FOX, &namespace))
+        .await
+        .unwrap();
+    assert!(a.linked.is_empty(), "{a:?}");
+    // Same words: cosine 1 with the hash embedder, above the 0.8 threshold.
+    let b = context
+        .add(add_request("b", &format!("{FOX}!"), &namespace))
+        .await
+        .unwrap();
+    assert_eq!(b.linked, ["a"]);
+    // Linked by metadata: existing ids only, and no similarity link to an unrelated text.
+    let c = context
+        .add(AddRequest {
+            metadata: json!({"related": ["a", "nobody"], "links": "c"})
+                .as_object()
+                .cloned(),
+            ..add_request("c", "Interest rates rose again this quarter", &namespace)
+        })
+        .await
+        .unwrap();
+    assert_eq!(c.linked, ["a"]);
+    // Similar documents are linked only within their document namespace.
+    let d = context
+        .add(add_request("d", FOX, &elsewhere))
+        .await
+        .unwrap();
+    assert!(d.linked.is_empty(), "{d:?}");
+
+    let edges = edges_around(&context, "a", 1).await;
+    assert_eq!(
+        edge_keys(&edges),
+        [("b", "a", SIMILAR_TO), ("c", "a", RELATED_TO)]
+    );
+    let score = edges[0].properties["score"].as_f64().unwrap();
+    assert!((score - 1.0).abs() < 1e-3, "{score}");
+    assert!(edges_around(&context, "d", 1).await.is_empty());
+
+    // relate: a new edge, then the same edge with new properties, then errors.
+    let relate = |from: &str, to: &str, rel_type: &str, properties: serde_json::Value| {
+        context.relate(RelateRequest {
+            from: from.into(),
+            to: to.into(),
+            rel_type: rel_type.into(),
+            properties: properties.as_object().cloned(),
+        })
+    };
+    let created = relate("c", "d", "CITES", json!({"page": 3})).await.unwrap();
+    assert!(created.created);
+    assert_eq!(created.edge.rel_type, "CITES");
+    let updated = relate("c", "d", "CITES", json!({"page": 4})).await.unwrap();
+    assert!(!updated.created);
+    let cites: Vec<GraphEdge> = edges_around(&context, "d", 1)
+        .await
+        .into_iter()
+        .filter(|e| e.rel_type == "CITES")
+        .collect();
+    assert_eq!(edge_keys(&cites), [("c", "d", "CITES")]);
+    assert_eq!(cites[0].properties["page"], 4, "one edge, new properties");
+    let missing = relate("c", "nobody", "CITES", json!({})).await.unwrap_err();
+    assert!(matches!(missing, Error::NotFound(_)), "{missing:?}");
+    let untyped = relate("c", "d", " ", json!({})).await.unwrap_err();
+    assert!(matches!(untyped, Error::InvalidArgument(_)), "{untyped:?}");
+
+    // expand: the graph neighbours of every hit, itself excluded, across namespaces.
+    for mode in [
+        SearchMode::Keyword,
+        SearchMode::Semantic,
+        SearchMode::Hybrid,
+    ] {
+        let mut request = search("interest rates quarter", &namespace, mode);
+        request.limit = Some(1);
+        let plain = context.search(request.clone()).await.unwrap();
+        assert_eq!(plain.results[0].id, "c", "{mode:?}");
+        assert!(plain.results[0].related.is_none());
+        request.expand = Some(1);
+        let hit = &context.search(request.clone()).await.unwrap().results[0];
+        assert_eq!(hit.id, "c", "{mode:?}");
+        let mut around: Vec<&str> = hit
+            .related
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|n| n.id.as_str())
+            .collect();
+        around.sort_unstable();
+        assert_eq!(around, ["a", "d"], "{mode:?}");
+        request.expand = Some(2);
+        let hit = &context.search(request).await.unwrap().results[0];
+        let mut around: Vec<&str> = hit
+            .related
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|n| n.id.as_str())
+            .collect();
+        around.sort_unstable();
+        assert_eq!(around, ["a", "b", "d"], "{mode:?}: b is two hops away");
+        assert!(hit
+            .related
+            .as_ref()
+            .unwrap()
+            .iter()
+            .all(|n| n.label == "Document"));
+    }
+
+    // Re-adding a document drops the links derived from its old version (its similarity
+    // links, its metadata links) and keeps the ones `relate` made and the ones others hold.
+    context
+        .add(add_request("c", "Interest rates fell", &namespace))
+        .await
+        .unwrap();
+    assert_eq!(
+        edge_keys(&edges_around(&context, "c", 1).await),
+        [("c", "d", "CITES")]
+    );
+    context
+        .add(add_request("a", "Gardening in spring", &namespace))
+        .await
+        .unwrap();
+    assert!(edges_around(&context, "a", 1).await.is_empty());
+    assert!(edges_around(&context, "b", 1).await.is_empty());
+
+    for id in ["a", "b", "c", "d"] {
+        assert!(context.delete(id).await.unwrap().deleted, "{id}");
+    }
+    assert_eq!(chunk_count(&url, &namespace).await, 0);
+    drop_chunk_index(&url, &namespace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn re_adding_an_id_replaces_the_document_on_neo4j() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    let namespace = unique_prefix();
+    let context = service(&url, &namespace).await;
+    let long = "alpha beta gamma. ".repeat(200);
+    let first = context
+        .add(add_request("doc", &long, &namespace))
+        .await
+        .unwrap();
+    assert!(first.chunks > 1, "{first:?}");
+    assert_eq!(chunk_count(&url, &namespace).await, first.chunks);
+    let hit = &context
+        .search(search("alpha gamma", &namespace, SearchMode::Hybrid))
+        .await
+        .unwrap()
+        .results[0];
+    assert_eq!(hit.id, "doc");
+
+    let second = context
+        .add(add_request("doc", "completely different words", &namespace))
+        .await
+        .unwrap();
+    assert_eq!(second.chunks, 1);
+    assert_eq!(context.get("doc").await.unwrap().chunks, 1);
+    assert_eq!(
+        context.get("doc").await.unwrap().text,
+        "completely different words"
+    );
+    // The old chunks are gone from the vector index and from every search mode.
+    assert_eq!(chunk_count(&url, &namespace).await, 1);
+    for mode in [
+        SearchMode::Keyword,
+        SearchMode::Semantic,
+        SearchMode::Hybrid,
+    ] {
+        let found = context
+            .search(search("alpha beta gamma", &namespace, mode))
+            .await
+            .unwrap();
+        for hit in &found.results {
+            assert!(!hit.text.contains("alpha"), "{mode:?}: {hit:?}");
+        }
+        let ids = top_ids(&context, search("different words", &namespace, mode)).await;
+        assert_eq!(ids, ["doc"], "{mode:?}");
+    }
+    let found = top_ids(
+        &context,
+        search("alpha beta gamma", &namespace, SearchMode::Keyword),
+    )
+    .await;
+    assert!(found.is_empty(), "{found:?}");
+
+    assert!(context.delete("doc").await.unwrap().deleted);
+    assert_eq!(chunk_count(&url, &namespace).await, 0);
+    drop_chunk_index(&url, &namespace).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn add_many_on_neo4j() {
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    let namespace = unique_prefix();
+    let context = service(&url, &namespace).await;
+    let document = |id: Option<&str>, text: &str, metadata: serde_json::Value| DocumentInput {
+        text: text.into(),
+        metadata: metadata.as_object().cloned(),
+        id: id.map(str::to_owned),
+    };
+    let long = "alpha beta gamma. ".repeat(200);
+    let added = context
+        .add_many(AddManyRequest {
+            documents: vec![
+                document(Some("a"), FOX, json!({})),
+                document(Some("b"), &format!("{FOX}!"), json!({"kind": "copy"})),
+                document(
+                    Some("c"),
+                    "Interest rates rose again this quarter",
+                    json!({"related": ["a"]}),
+                ),
+                document(
+                    None,
+                    "Unrelated text about gardening",
+                    json!({"links": "a"}),
+                ),
+                document(Some("long"), &long, json!({})),
+                // A later document with the same id replaces the earlier one.
+                document(Some("long"), "short after all", json!({})),
+            ],
+            namespace: Some(namespace.clone()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(added.ids.len(), 6);
+    assert_eq!(&added.ids[..3], ["a", "b", "c"]);
+    assert_eq!(&added.ids[4..], ["long", "long"]);
+    let generated = added.ids[3].clone();
+    assert!(!generated.is_empty());
+
+    assert_eq!(context.get("b").await.unwrap().metadata["kind"], "copy");
+    assert_eq!(context.get("c").await.unwrap().namespace, namespace);
+    let long_doc = context.get("long").await.unwrap();
+    assert_eq!(
+        (long_doc.text.as_str(), long_doc.chunks),
+        ("short after all", 1)
+    );
+    // a, b, c, the generated one and one chunk of "long".
+    assert_eq!(chunk_count(&url, &namespace).await, 5);
+
+    let mut expected = vec![
+        ("b", "a", SIMILAR_TO),
+        ("c", "a", RELATED_TO),
+        (generated.as_str(), "a", RELATED_TO),
+    ];
+    expected.sort_unstable();
+    assert_eq!(edge_keys(&edges_around(&context, "a", 1).await), expected);
+    for mode in [
+        SearchMode::Keyword,
+        SearchMode::Semantic,
+        SearchMode::Hybrid,
+    ] {
+        let ids = top_ids(&context, search("gardening", &namespace, mode)).await;
+        assert_eq!(ids.first(), Some(&generated), "{mode:?}: {ids:?}");
+        let found = context
+            .search(search("alpha beta gamma", &namespace, mode))
+            .await
+            .unwrap();
+        for hit in &found.results {
+            assert!(!hit.text.contains("alpha"), "{mode:?}: {hit:?}");
+        }
+    }
+
+    for id in &added.ids[..5] {
+        assert!(context.delete(id).await.unwrap().deleted, "{id}");
+    }
+    assert_eq!(chunk_count(&url, &namespace).await, 0);
     drop_chunk_index(&url, &namespace).await;
 }
 

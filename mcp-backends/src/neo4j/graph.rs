@@ -611,6 +611,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn indexed_text_leaves_out_bookkeeping() {
+        let properties = parse_object(
+            r#"{"text": "green tea", "observations": ["steeped", "hot"],
+                "namespace": "teams", "id": "doc7", "doc_id": "doc8", "chunks": 2}"#,
+        )
+        .unwrap();
+        let text = text_of(&properties);
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_unstable();
+        assert_eq!(lines, ["green tea", "hot", "steeped"]);
+    }
+
+    #[test]
     fn queries_keep_only_words_and_require_each() {
         assert_eq!(
             all_terms_query("Rust  compiler RUST").unwrap(),

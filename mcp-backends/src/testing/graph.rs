@@ -39,6 +39,7 @@ pub async fn run_all(graph: &dyn GraphStore) {
     nodes_and_edges(graph).await;
     neighbourhood_and_listing(graph).await;
     text_search(graph).await;
+    bookkeeping_is_not_searched(graph).await;
     list_properties(graph).await;
 }
 
@@ -224,6 +225,46 @@ pub async fn text_search(graph: &dyn GraphStore) {
     for n in &nodes {
         graph.delete_node(&n.id).await.unwrap();
     }
+}
+
+/// The bookkeeping properties (`namespace`, `id`, `doc_id`) are not searched; the others
+/// are, and are kept as they were.
+pub async fn bookkeeping_is_not_searched(graph: &dyn GraphStore) {
+    let p = unique_prefix();
+    let label = suite_label(&p);
+    let word = format!("zq{}", p.trim_end_matches(':'));
+    let [content, namespace, id, doc_id] =
+        ["content", "space", "ident", "docident"].map(|part| format!("{word}{part}"));
+    let properties = json!({
+        "text": format!("plain {content}"),
+        "namespace": namespace,
+        "id": id,
+        "doc_id": doc_id,
+    });
+    let stored = node(&format!("{p}1"), &label, properties);
+    graph.create_node(stored.clone()).await.unwrap();
+    let hits = graph.search_text(&content, None, 10).await.unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(
+        hits[0].node, stored,
+        "bookkeeping properties are still stored"
+    );
+    for bookkeeping in [&namespace, &id, &doc_id] {
+        let hits = graph.search_text(bookkeeping, None, 10).await.unwrap();
+        assert!(hits.is_empty(), "{bookkeeping}: {hits:?}");
+    }
+    // The same rule after an upsert.
+    graph.upsert_node(stored.clone()).await.unwrap();
+    assert!(graph
+        .search_text(&namespace, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        graph.search_text(&content, None, 10).await.unwrap().len(),
+        1
+    );
+    graph.delete_node(&stored.id).await.unwrap();
 }
 
 /// `append_unique` / `remove_values` semantics, and no lost updates under concurrency.
