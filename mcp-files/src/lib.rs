@@ -34,8 +34,9 @@
 //! swapped for symlinks mid-operation cannot reach anything outside. Paths in results are
 //! relative for the first root and absolute for the others.
 //!
-//! **Writes** are atomic (temp file in the same directory, then rename) and versioned; see
-//! [`FilesService`] for the ordering. **Files larger than `max_write_bytes`** can be read by
+//! **Writes** are atomic (temp file on the same filesystem, then rename) and versioned; a
+//! refused write, move or restore creates no directory. See [`FilesService`] for the
+//! ordering. **Files larger than `max_write_bytes`** can be read by
 //! range but are not versioned (their `version` is the latest recorded one, 0 if none, and
 //! they carry no hash). Directories are not versioned and `move` moves files only.
 //!

@@ -161,9 +161,11 @@ impl Roots {
 
     /// Resolves a path that is about to be written: symlinks are followed as far as they go,
     /// so a dangling symlink inside the root names its (inside) target, and one leading
-    /// outside is refused. Missing parents are created when `create_parents`, and only once
-    /// the whole path has resolved: a refused path (`missing/../../x`) creates nothing.
-    pub(crate) fn for_write(&self, raw: &str, create_parents: bool) -> Result<Resolved> {
+    /// outside is refused. With `missing_parents`, parents that do not exist yet are allowed
+    /// (the whole path still resolves, or is refused, through the existing ones) but nothing is
+    /// created here: the caller creates them with [`create_missing`] only once the call can no
+    /// longer be refused, so a refused call leaves the tree as it was.
+    pub(crate) fn for_write(&self, raw: &str, missing_parents: bool) -> Result<Resolved> {
         let (root, rest) = self.locate(raw)?;
         let dir = &self.roots[root].dir;
         if !matches!(rest.components().next_back(), Some(Component::Normal(_))) {
@@ -172,12 +174,8 @@ impl Roots {
             )));
         }
         let resolved = match canonical(dir, rest) {
-            Err(err) if err.kind() == io::ErrorKind::NotFound && create_parents => {
-                let (planned, _) = planned(dir, rest).map_err(|err| io_error(raw, err))?;
-                let parent = planned.parent().unwrap_or(Path::new(""));
-                dir.create_dir_all(parent)
-                    .map_err(|err| io_error(raw, err))?;
-                canonical(dir, &planned)
+            Err(err) if err.kind() == io::ErrorKind::NotFound && missing_parents => {
+                planned(dir, rest)
             }
             other => other,
         };
@@ -231,6 +229,38 @@ impl Roots {
             dir.open_dir(rel)
         };
         opened.map_err(|err| io_error(shown, err))
+    }
+
+    /// Opens the deepest directory of `root` on the way to `rel` that exists, and returns it
+    /// with the rest of `rel` below it: the directories still missing (empty when `rel`
+    /// exists). Only a missing directory makes it climb; any other error is returned.
+    pub(crate) fn open_deepest(
+        &self,
+        root: usize,
+        rel: &Path,
+        shown: &str,
+    ) -> Result<(Dir, PathBuf)> {
+        let dir = &self.roots[root].dir;
+        let mut existing = rel.to_path_buf();
+        let mut missing = Vec::new();
+        loop {
+            let opened = if existing.as_os_str().is_empty() {
+                dir.try_clone()
+            } else {
+                dir.open_dir(&existing)
+            };
+            match opened {
+                Ok(opened) => return Ok((opened, missing.iter().rev().collect())),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                    match existing.file_name() {
+                        Some(name) => missing.push(name.to_owned()),
+                        None => return Err(io_error(shown, err)),
+                    }
+                    existing.pop();
+                }
+                Err(err) => return Err(io_error(shown, err)),
+            }
+        }
     }
 
     /// How a resolved path is shown to callers: relative for the first root, absolute for
@@ -313,6 +343,16 @@ impl Roots {
         }
         Ok(self.resolved(root, &parent_canonical.join(name)))
     }
+}
+
+/// Creates the directories `missing` below `base` (see [`Roots::open_deepest`]) and opens
+/// the innermost; `base` itself when nothing is missing.
+pub(crate) fn create_missing(base: &Dir, missing: &Path) -> io::Result<Dir> {
+    if missing.as_os_str().is_empty() {
+        return base.try_clone();
+    }
+    base.create_dir_all(missing)?;
+    base.open_dir(missing)
 }
 
 /// Most symlinks one resolution follows (as Linux's `MAXSYMLINKS`).

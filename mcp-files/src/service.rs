@@ -12,11 +12,14 @@
 //! (through that directory's capability handle; fsync when `durable`) → check the lease →
 //! record the version with the caller's precondition → rename the temp file over the target
 //! (fsync of the directory when `durable`). A failed precondition (`Conflict`) removes the
-//! temp file, so the file on disk is untouched. Recording before the rename means a crash in
-//! between leaves a version whose content is not on disk yet; the next read or write sees the
-//! disk hash differ from the latest version and records the disk content again, so history
-//! heals itself and never claims a version was lost. Readers see the old or the new file,
-//! never a mix: rename is atomic.
+//! temp file, so the file on disk is untouched. Missing parent directories are created only
+//! at the rename, after the record (the temp file waits in the deepest existing one), so a
+//! refused write, move or restore creates no directory either. Recording before the rename
+//! means a crash (or a failed rename or directory creation) in between leaves a version whose
+//! content is not on disk yet; the next read or write sees the disk hash differ from the
+//! latest version and records the disk content again, so history heals itself and never
+//! claims a version was lost. Readers see the old or the new file, never a mix: rename is
+//! atomic.
 //!
 //! Within one instance, record + rename of a path happen under a per-path stripe lock, so
 //! versions and disk contents change in the same order. A write to a path with a live lease
@@ -58,7 +61,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 use crate::cache::{self, Body, CachedFile, FileStamp, Invalidation, INVALIDATION_TOPIC, L1};
-use crate::sandbox::{io_error, Resolved, Roots};
+use crate::sandbox::{create_missing, io_error, Resolved, Roots};
 use crate::{
     Created, Deleted, Diff, Edited, Entry, FileContent, FilesConfig, Kind, Listing, LockInfo,
     Locked, Moved, ReadMany, ReadManyEntry, ReadRange, RootInfo, RootList, SearchMatch,
@@ -173,10 +176,23 @@ enum Disk {
     Content(Vec<u8>),
 }
 
-/// A temp file staged next to its target, through the target directory's handle.
+/// A temp file staged on the way to its target, through a directory handle.
+///
+/// When the target's parent directories exist, the temp file lies next to the target. When
+/// some are missing, it lies in the deepest one that exists, and the missing ones are created
+/// only by [`Staged::commit`], after every check and the version record: a write refused by
+/// its lease, its precondition or anything else before that has created no directory, so it
+/// leaves the tree exactly as it was. Creating them late instead of removing them on refusal
+/// is what keeps this race-free: removing "the directories this call created" could remove
+/// one a concurrent call had just found existing and was about to write into (or had
+/// created with `mkdir`), while creating late never removes anything.
 struct Staged {
-    parent: Dir,
+    /// The directory holding the temp file: the target's parent, or its deepest existing
+    /// ancestor.
+    dir: Dir,
     temp: String,
+    /// The target's parent directories still missing below `dir` (empty when none are).
+    missing: PathBuf,
     name: String,
 }
 
@@ -581,9 +597,11 @@ impl FilesService {
         Ok(())
     }
 
-    async fn resolve_for_write(&self, path: &str, create_parents: bool) -> Result<Resolved> {
+    /// Resolves a path to write; with `missing_parents`, its parents may be missing (they are
+    /// created only when the change commits, see [`Staged`]).
+    async fn resolve_for_write(&self, path: &str, missing_parents: bool) -> Result<Resolved> {
         let raw = path.to_owned();
-        self.io(move |roots| roots.for_write(&raw, create_parents))
+        self.io(move |roots| roots.for_write(&raw, missing_parents))
             .await
     }
 
@@ -671,16 +689,19 @@ impl FilesService {
         })
     }
 
-    /// Writes `content` to a temp file next to `resolved` (same directory, same handle).
+    /// Writes `content` to a temp file next to `resolved` (same directory, same handle), or in
+    /// its deepest existing ancestor when parents are missing (see [`Staged`]).
     async fn stage(&self, resolved: &Resolved, content: Vec<u8>, durable: bool) -> Result<Staged> {
         let target = resolved.clone();
         let shown = self.shown(resolved);
         self.io(move |roots| {
             let (parent_rel, name) = target.split(&shown)?;
-            let parent = roots.open_dir(target.root, &parent_rel, &shown)?;
-            let permissions = parent
-                .metadata(&name)
-                .ok()
+            let (parent, missing) = roots.open_deepest(target.root, &parent_rel, &shown)?;
+            let permissions = missing
+                .as_os_str()
+                .is_empty()
+                .then(|| parent.metadata(&name).ok())
+                .flatten()
                 .filter(|meta| meta.is_file())
                 .map(|meta| meta.permissions());
             let mut options = OpenOptions::new();
@@ -696,7 +717,12 @@ impl FilesService {
                     Err(err) => return Err(io_error(&shown, err)),
                 }
             };
-            let staged = Staged { parent, temp, name };
+            let staged = Staged {
+                dir: parent,
+                temp,
+                missing,
+                name,
+            };
             let written = file
                 .write_all(&content)
                 .and_then(|()| if durable { file.sync_all() } else { Ok(()) })
@@ -914,8 +940,6 @@ impl FilesService {
                 "{from_shown}: source and destination are the same file"
             )));
         }
-        self.check_lock(&source, lock_token).await?;
-        self.check_lock(&destination, lock_token).await?;
         let (first, second) = {
             let a = self.stripe(&source.key) as *const Mutex<()>;
             let b = self.stripe(&destination.key) as *const Mutex<()>;
@@ -976,7 +1000,12 @@ impl FilesService {
             let (from_parent, from_name) = source_io.split(&shown_io)?;
             let (to_parent, to_name) = destination_io.split(&shown_io)?;
             let from_dir = roots.open_dir(source_io.root, &from_parent, &shown_io)?;
-            let to_dir = roots.open_dir(destination_io.root, &to_parent, &shown_io)?;
+            // Missing destination parents are created only now, after every check and the
+            // record, so a refused move creates no directory (see `Staged`).
+            let (to_base, to_missing) =
+                roots.open_deepest(destination_io.root, &to_parent, &shown_io)?;
+            let to_dir =
+                create_missing(&to_base, &to_missing).map_err(|err| io_error(&shown_io, err))?;
             from_dir
                 .rename(&from_name, &to_dir, &to_name)
                 .map_err(|err| io_error(&shown_io, err))
@@ -1024,6 +1053,7 @@ impl FilesService {
                 self.shown(&resolved)
             )));
         };
+        self.check_write_size(path, content.len())?;
         let _guard = self.stripe(&resolved.key).lock().await;
         self.write_locked(&resolved, content, &options).await
     }
@@ -1499,23 +1529,35 @@ impl FilesService {
 }
 
 impl Staged {
-    /// Renames the temp file over the target (replacing a symlink there, never following it).
+    /// Creates the missing parents, then renames the temp file over the target (replacing a
+    /// symlink there, never following it). With `durable`, syncs every directory that got a
+    /// new entry.
     fn commit(self, durable: bool, shown: &str) -> Result<()> {
-        if let Err(err) = self.parent.rename(&self.temp, &self.parent, &self.name) {
+        let renamed = create_missing(&self.dir, &self.missing)
+            .and_then(|target| self.dir.rename(&self.temp, &target, &self.name));
+        if let Err(err) = renamed {
             self.abort();
             return Err(io_error(shown, err));
         }
         if durable {
-            self.parent
-                .open(".")
-                .and_then(|dir| dir.sync_all())
-                .map_err(|err| io_error(shown, err))?;
+            let mut changed = vec![PathBuf::from(".")];
+            let mut below = PathBuf::new();
+            for component in self.missing.components() {
+                below.push(component);
+                changed.push(below.clone());
+            }
+            for dir in changed {
+                self.dir
+                    .open(&dir)
+                    .and_then(|dir| dir.sync_all())
+                    .map_err(|err| io_error(shown, err))?;
+            }
         }
         Ok(())
     }
 
     fn abort(self) {
-        if let Err(err) = self.parent.remove_file(&self.temp) {
+        if let Err(err) = self.dir.remove_file(&self.temp) {
             tracing::warn!(%err, "could not remove a staged temp file");
         }
     }

@@ -307,6 +307,129 @@ async fn a_refused_path_creates_no_directories() {
     );
 }
 
+/// A call refused after its path resolved (a wrong `expected_version`, a lease, a payload
+/// too large, a move or restore that cannot happen) leaves the root exactly as it was: none
+/// of the new path's missing parents is created. Accepted calls still create them.
+#[tokio::test]
+async fn a_refused_call_to_a_new_nested_path_creates_no_directories() {
+    let fx = Fixture::new();
+    let mut config = fx.config();
+    config.max_write_bytes = 64;
+    let files = FilesService::in_memory(config).unwrap();
+    files
+        .write("here.txt", b"here".to_vec(), WriteOptions::default())
+        .await
+        .unwrap();
+    // A lease on `a/b/f` whose file and directories are then removed: the lease stays.
+    files
+        .write("a/b/f", b"v1".to_vec(), WriteOptions::default())
+        .await
+        .unwrap();
+    let lease = files
+        .lock("a/b/f", "holder", Some(std::time::Duration::from_secs(60)))
+        .await
+        .unwrap();
+    files
+        .delete("a/b/f", None, Some(lease.token))
+        .await
+        .unwrap();
+    files.delete("a/b", None, None).await.unwrap();
+    files.delete("a", None, None).await.unwrap();
+    let source_lease = files
+        .lock(
+            "here.txt",
+            "holder",
+            Some(std::time::Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    let before = common::snapshot(&fx.root);
+    let unchanged = |what: &str, err: Error, ok: fn(&Error) -> bool| {
+        assert!(ok(&err), "{what}: {err:?}");
+        assert_eq!(common::snapshot(&fx.root), before, "{what} left something");
+    };
+    let options = |expected_version, lock_token| WriteOptions {
+        expected_version,
+        lock_token,
+        ..Default::default()
+    };
+
+    let err = files
+        .write("new/sub/f", b"x".to_vec(), options(Some(3), None))
+        .await
+        .unwrap_err();
+    unchanged("write with a wrong expected_version", err, |e| {
+        matches!(e, Error::Conflict(_))
+    });
+    let err = files
+        .write("a/b/f", b"x".to_vec(), options(None, None))
+        .await
+        .unwrap_err();
+    unchanged("write to a locked path without a token", err, |e| {
+        matches!(e, Error::Locked(_))
+    });
+    let err = files
+        .write("a/b/f", b"x".to_vec(), options(None, Some(lease.token + 1)))
+        .await
+        .unwrap_err();
+    unchanged("write to a locked path with a wrong token", err, |e| {
+        matches!(e, Error::Locked(_))
+    });
+    let err = files
+        .write("big/sub/f", vec![b'x'; 65], WriteOptions::default())
+        .await
+        .unwrap_err();
+    unchanged("an oversize write", err, |e| {
+        matches!(e, Error::PayloadTooLarge(_))
+    });
+    let err = files
+        .move_file("here.txt", "moved/sub/f", false, None)
+        .await
+        .unwrap_err();
+    unchanged("a move of a locked source", err, |e| {
+        matches!(e, Error::Locked(_))
+    });
+    let err = files
+        .move_file("missing.txt", "moved/sub/f", false, None)
+        .await
+        .unwrap_err();
+    unchanged("a move of a missing source", err, |e| {
+        matches!(e, Error::NotFound(_))
+    });
+    let err = files
+        .restore("restored/sub/f", 1, WriteOptions::default())
+        .await
+        .unwrap_err();
+    unchanged("a restore of a version that does not exist", err, |e| {
+        matches!(e, Error::NotFound(_))
+    });
+
+    // Accepted calls create the missing parents.
+    files
+        .write(
+            "a/b/f",
+            b"holder".to_vec(),
+            WriteOptions {
+                lock_token: Some(lease.token),
+                durable: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(fx.root.join("a/b/f")).unwrap(), b"holder");
+    files
+        .move_file("here.txt", "moved/sub/f", false, Some(source_lease.token))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(fx.root.join("moved/sub/f")).unwrap(), b"here");
+    let leftovers: Vec<_> = common::snapshot(&fx.root)
+        .into_keys()
+        .filter(|path| path.to_string_lossy().contains(".mcp-tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+}
+
 /// Swaps `root/work` for a symlink to `target` (absolute or relative) and back while writes
 /// run; nothing may land in `outside`.
 fn swap_race(target_of: impl Fn(&Path) -> std::path::PathBuf + Send + 'static) {
