@@ -177,6 +177,139 @@ async fn subscribers_are_told_when_a_memory_value_expires() {
     panic!("no memory.expired event; got {kinds:?}");
 }
 
+/// A WebSocket server on a real local socket that completes the handshake, then reads every
+/// request and never answers one. Returns its `ws://` URL.
+async fn silent_ws_server() -> String {
+    use futures_util::StreamExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                while let Some(Ok(_)) = socket.next().await {}
+            });
+        }
+    });
+    format!("ws://{addr}/ws/mcp")
+}
+
+#[tokio::test]
+async fn ws_calls_that_are_never_answered_time_out_and_leave_no_entry() {
+    let url = silent_ws_server().await;
+    let ws = Arc::new(
+        WsClient::connect_with_timeout(&url, None, Duration::from_millis(100))
+            .await
+            .unwrap(),
+    );
+    let mut calls = Vec::new();
+    for i in 0..20u32 {
+        let ws = ws.clone();
+        calls.push(tokio::spawn(async move {
+            ws.call("memory", "retrieve", json!({"key": format!("k{i}")}))
+                .await
+        }));
+    }
+    for call in calls {
+        let err = call.await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, Error::Service(mcp_core::Error::Timeout(_))),
+            "{err:?}"
+        );
+    }
+    let err = ws.subscribe("memory").await.unwrap_err();
+    assert!(
+        matches!(err, Error::Service(mcp_core::Error::Timeout(_))),
+        "{err:?}"
+    );
+    assert_eq!(
+        ws.in_flight(),
+        0,
+        "timed-out calls must not stay in the id table"
+    );
+
+    // A call whose caller gives up first leaves no entry either.
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(10),
+        ws.call("memory", "stats", json!({})),
+    )
+    .await;
+    assert!(abandoned.is_err());
+    assert_eq!(ws.in_flight(), 0);
+}
+
+#[tokio::test]
+async fn ws_connect_times_out_when_the_handshake_is_never_answered() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accepts the TCP connection and holds it open without answering the upgrade.
+    let holder = tokio::spawn(async move { listener.accept().await });
+    let err = WsClient::connect_with_timeout(
+        &format!("ws://{addr}/ws/mcp"),
+        None,
+        Duration::from_millis(100),
+    )
+    .await
+    .err()
+    .expect("no handshake, no client");
+    assert!(
+        matches!(err, Error::Service(mcp_core::Error::Timeout(_))),
+        "{err:?}"
+    );
+    holder.abort();
+}
+
+#[tokio::test]
+async fn ws_call_slower_than_the_timeout_fails_typed_and_the_late_answer_is_dropped() {
+    let root = TempRoot::new();
+    let config = ServerConfig {
+        roots: vec![root.0.clone()],
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start(config).await;
+    let url = format!("ws://{}/ws/mcp", server.addr);
+    let hasty = WsClient::connect_with_timeout(&url, None, Duration::from_millis(1))
+        .await
+        .unwrap();
+    // Sending, parsing and writing 2 MB takes far longer than 1 ms.
+    let content = "x".repeat(2 * 1024 * 1024);
+    let err = hasty
+        .call(
+            "files",
+            "write",
+            json!({"path": "big.txt", "content": content}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Service(mcp_core::Error::Timeout(_))),
+        "{err:?}"
+    );
+    assert_eq!(hasty.in_flight(), 0);
+
+    // The server still did the write; its late answer found no waiter and is dropped.
+    let patient = WsClient::connect(&url, None).await.unwrap();
+    let mut size = None;
+    for _ in 0..100 {
+        if let Ok(stat) = patient
+            .call("files", "stat", json!({"path": "big.txt"}))
+            .await
+        {
+            size = stat["size"].as_u64();
+            if size == Some(content.len() as u64) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(size, Some(content.len() as u64));
+    assert_eq!(hasty.in_flight(), 0);
+    // An answer with an id is never handed out as a pushed event, late or not.
+    assert_eq!(hasty.next_event(Duration::from_millis(300)).await, None);
+}
+
 #[tokio::test]
 async fn client_retries_idempotent_actions_only() {
     let mut config = ServerConfig::default();
