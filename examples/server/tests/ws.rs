@@ -4,14 +4,17 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::{TempRoot, TestServer};
 use mcp_server::client::{Client, Retry, WsClient};
 use mcp_server::config::ServerConfig;
 use mcp_server::Error;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn many_requests_in_flight_are_answered_by_id() {
@@ -310,34 +313,158 @@ async fn ws_call_slower_than_the_timeout_fails_typed_and_the_late_answer_is_drop
     assert_eq!(hasty.next_event(Duration::from_millis(300)).await, None);
 }
 
+/// Errors a fault layer in front of the real router answers to REST calls instead of passing
+/// them on, and when each REST call arrived; both keyed by the request path.
+#[derive(Default)]
+struct Faults {
+    script: HashMap<String, VecDeque<mcp_core::Error>>,
+    arrivals: HashMap<String, Vec<Instant>>,
+}
+
+impl Faults {
+    fn refuse(&mut self, path: &str, errors: impl IntoIterator<Item = mcp_core::Error>) {
+        self.script
+            .insert(path.to_owned(), errors.into_iter().collect());
+    }
+
+    fn arrivals(&self, path: &str) -> Vec<Instant> {
+        self.arrivals.get(path).cloned().unwrap_or_default()
+    }
+}
+
+/// Serves the real router for `config` on a local socket, behind a layer that records every
+/// `POST /api/mcp/...` and answers the next scripted error for its path, if any, with the
+/// server's own error response (status, JSON body, `Retry-After`).
+async fn serve_with_faults(config: ServerConfig, faults: Arc<Mutex<Faults>>) -> String {
+    let app = mcp_server::App::build(config)
+        .await
+        .expect("server assembly");
+    let fault_layer = axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let faults = faults.clone();
+            async move {
+                let path = request.uri().path().to_owned();
+                if request.method() == axum::http::Method::POST && path.starts_with("/api/mcp/") {
+                    let injected = {
+                        let mut faults = faults.lock().unwrap();
+                        faults
+                            .arrivals
+                            .entry(path.clone())
+                            .or_default()
+                            .push(Instant::now());
+                        faults.script.get_mut(&path).and_then(VecDeque::pop_front)
+                    };
+                    if let Some(err) = injected {
+                        return mcp_server::http::error_response(&err);
+                    }
+                }
+                next.run(request).await
+            }
+        },
+    );
+    let routes = mcp_server::http::router(app, CancellationToken::new()).layer(fault_layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            routes.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("serve");
+    });
+    format!("http://{addr}")
+}
+
+/// The retryable refusals the client acts on: 429 (with the server's wait) and 503.
+fn rate_limited(retry_after_ms: u64) -> mcp_core::Error {
+    mcp_core::Error::RateLimited {
+        retry_after: Duration::from_millis(retry_after_ms),
+    }
+}
+
+fn unavailable() -> mcp_core::Error {
+    mcp_core::Error::Unavailable("injected by the test".into())
+}
+
+/// Every decision below is counted in requests the server received, not inferred from how
+/// long a call took; the only time checks are lower bounds on the waits between attempts,
+/// which a loaded machine can only make longer.
 #[tokio::test]
 async fn client_retries_idempotent_actions_only() {
-    let mut config = ServerConfig::default();
-    config.limits.rate_per_second = 5.0;
-    config.limits.rate_burst = 1;
-    let server = TestServer::start(config).await;
-    let client = Client::new(format!("http://{}", server.addr))
+    let faults = Arc::new(Mutex::new(Faults::default()));
+    let base = serve_with_faults(ServerConfig::default(), faults.clone()).await;
+    let retry = Retry {
+        attempts: 4,
+        initial_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_secs(1),
+    };
+    let client = Client::new(&base).unwrap().with_retry(retry.clone());
+
+    // An idempotent read refused with 429 then 503 is retried until its third attempt
+    // reaches the service, waiting the server's Retry-After, then the doubled backoff.
+    const STATS: &str = "/api/mcp/memory/stats";
+    faults
+        .lock()
         .unwrap()
-        .with_retry(Retry {
-            attempts: 5,
-            initial_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_millis(400),
-        });
-    // Spend the budget, then an idempotent read waits out the 429s and succeeds.
-    client.call("memory", "stats", json!({})).await.unwrap();
-    let started = std::time::Instant::now();
-    client.call("memory", "stats", json!({})).await.unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(50));
-    // A write is not retried: the 429 comes back typed.
-    client.call("memory", "stats", json!({})).await.ok();
+        .refuse(STATS, [rate_limited(60), unavailable()]);
+    let stats = client.call("memory", "stats", json!({})).await.unwrap();
+    assert!(stats.is_object(), "{stats}");
+    let arrivals = faults.lock().unwrap().arrivals(STATS);
+    assert_eq!(arrivals.len(), 3, "two refusals, then the answer");
+    let first_wait = retry.backoff(0, &Error::Service(rate_limited(60)));
+    let second_wait = retry.backoff(1, &Error::Service(unavailable()));
+    assert_eq!(
+        first_wait,
+        Duration::from_millis(60),
+        "Retry-After beats 20 ms"
+    );
+    assert_eq!(second_wait, Duration::from_millis(40), "20 ms doubled");
+    assert!(arrivals[1] - arrivals[0] >= first_wait);
+    assert!(arrivals[2] - arrivals[1] >= second_wait);
+
+    // An idempotent read that keeps failing is sent `attempts` times; the last refusal comes
+    // back typed.
+    const RETRIEVE: &str = "/api/mcp/memory/retrieve";
+    faults
+        .lock()
+        .unwrap()
+        .refuse(RETRIEVE, std::iter::repeat_with(unavailable).take(10));
     let err = client
-        .call("memory", "store", json!({"key": "w", "value": 1}))
+        .call("memory", "retrieve", json!({"key": "k"}))
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::Service(mcp_core::Error::RateLimited { .. })),
+        matches!(err, Error::Service(mcp_core::Error::Unavailable(_))),
         "{err:?}"
     );
+    assert_eq!(faults.lock().unwrap().arrivals(RETRIEVE).len(), 4);
+    faults.lock().unwrap().refuse(RETRIEVE, []);
+
+    // A write refused once is not retried, though a second attempt would have gone through:
+    // the server sees it once and the value is never stored.
+    const STORE: &str = "/api/mcp/memory/store";
+    for (refusal, sent) in [(unavailable(), 1), (rate_limited(1), 2)] {
+        faults.lock().unwrap().refuse(STORE, [refusal.clone()]);
+        let err = client
+            .call("memory", "store", json!({"key": "w", "value": 1}))
+            .await
+            .unwrap_err();
+        match err {
+            Error::Service(got) => assert_eq!(got, refusal),
+            other => panic!("expected {refusal:?}, got {other:?}"),
+        }
+        assert_eq!(faults.lock().unwrap().arrivals(STORE).len(), sent);
+    }
+    let err = client
+        .call("memory", "retrieve", json!({"key": "w"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Service(mcp_core::Error::NotFound(_))),
+        "{err:?}"
+    );
+
     // Connection refused is a transport error, retried then reported.
     let dead = Client::with_timeout("http://127.0.0.1:9", Duration::from_millis(200))
         .unwrap()
@@ -351,4 +478,44 @@ async fn client_retries_idempotent_actions_only() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
+}
+
+/// The server's own rate limiter at one request a day: after the burst of one no call can
+/// earn a new slot during the test, so what happens does not depend on timing.
+#[tokio::test]
+async fn a_write_refused_by_the_real_rate_limiter_is_not_retried() {
+    let mut config = ServerConfig::default();
+    config.limits.rate_per_second = mcp_server::config::MIN_RATE_PER_SECOND;
+    config.limits.rate_burst = 1;
+    let faults = Arc::new(Mutex::new(Faults::default()));
+    let base = serve_with_faults(config, faults.clone()).await;
+    let client = Client::new(&base).unwrap().with_retry(Retry {
+        attempts: 5,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(10),
+    });
+    client.call("memory", "stats", json!({})).await.unwrap();
+    // A retry would first wait out the server's Retry-After of about a day; the bound only
+    // turns such a hang into a failure.
+    let err = tokio::time::timeout(
+        Duration::from_secs(60),
+        client.call("memory", "store", json!({"key": "w", "value": 1})),
+    )
+    .await
+    .expect("a refused write is answered at once, not retried")
+    .unwrap_err();
+    match err {
+        Error::Service(mcp_core::Error::RateLimited { retry_after }) => {
+            assert!(retry_after > Duration::from_secs(3600), "{retry_after:?}")
+        }
+        other => panic!("expected the typed 429, got {other:?}"),
+    }
+    assert_eq!(
+        faults
+            .lock()
+            .unwrap()
+            .arrivals("/api/mcp/memory/store")
+            .len(),
+        1
+    );
 }
