@@ -16,6 +16,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::Error;
 
+/// How long a call of [`Client::new`] or [`WsClient::connect`] waits for its answer.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Retry policy for idempotent actions.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Retry {
@@ -65,9 +68,10 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client of the server at `base` (e.g. `http://127.0.0.1:8787`) with a 30 s timeout.
+    /// A client of the server at `base` (e.g. `http://127.0.0.1:8787`) with the
+    /// [`DEFAULT_TIMEOUT`] per request.
     pub fn new(base: impl Into<String>) -> Result<Self, Error> {
-        Client::with_timeout(base, Duration::from_secs(30))
+        Client::with_timeout(base, DEFAULT_TIMEOUT)
     }
 
     /// A client whose requests each time out after `timeout`.
@@ -231,7 +235,9 @@ pub fn error_from_body(body: &Value) -> mcp_core::Error {
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, mcp_core::Error>>>>>;
 
 /// Client of `/ws/mcp`: many requests in flight on one socket, answered by id, plus the
-/// server's pushed events.
+/// server's pushed events. Every call gives up after the client's timeout with
+/// [`mcp_core::Error::Timeout`], and a call that ends unanswered (timed out, failed to send, or
+/// dropped by its caller) leaves no entry behind in the table of requests in flight.
 pub struct WsClient {
     outgoing: mpsc::Sender<Message>,
     pending: Pending,
@@ -241,8 +247,19 @@ pub struct WsClient {
 }
 
 impl WsClient {
-    /// Connects to `url` (e.g. `ws://127.0.0.1:8787/ws/mcp`), with an optional bearer key.
+    /// Connects to `url` (e.g. `ws://127.0.0.1:8787/ws/mcp`), with an optional bearer key and
+    /// the [`DEFAULT_TIMEOUT`] for the handshake and for each call.
     pub async fn connect(url: &str, token: Option<&str>) -> Result<Self, Error> {
+        WsClient::connect_with_timeout(url, token, DEFAULT_TIMEOUT).await
+    }
+
+    /// Connects like [`WsClient::connect`]; the handshake and then each call fail with
+    /// [`mcp_core::Error::Timeout`] when not answered within `timeout`.
+    pub async fn connect_with_timeout(
+        url: &str,
+        token: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, Error> {
         let mut request = url
             .into_client_request()
             .map_err(|err| Error::Transport(err.to_string()))?;
@@ -251,8 +268,9 @@ impl WsClient {
                 .map_err(|err| Error::Transport(err.to_string()))?;
             request.headers_mut().insert("authorization", value);
         }
-        let (socket, _) = tokio_tungstenite::connect_async(request)
+        let (socket, _) = tokio::time::timeout(timeout, tokio_tungstenite::connect_async(request))
             .await
+            .map_err(|_| timed_out("WebSocket handshake", timeout))?
             .map_err(|err| Error::Transport(err.to_string()))?;
         let (mut sink, mut stream) = socket.split();
         let (outgoing, mut to_send) = mpsc::channel::<Message>(1024);
@@ -300,7 +318,7 @@ impl WsClient {
             outgoing,
             pending,
             next_id: AtomicU64::new(1),
-            timeout: Duration::from_secs(30),
+            timeout,
             events: tokio::sync::Mutex::new(events),
         })
     }
@@ -325,6 +343,11 @@ impl WsClient {
             .flatten()
     }
 
+    /// How many calls are waiting for their answer.
+    pub fn in_flight(&self) -> usize {
+        self.pending.lock().map_or(0, |map| map.len())
+    }
+
     async fn request(&self, mut message: Value) -> Result<Value, Error> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         message["id"] = json!(id);
@@ -333,24 +356,46 @@ impl WsClient {
             .lock()
             .map_err(|_| Error::Transport("client state poisoned".into()))?
             .insert(id, tx);
-        self.outgoing
-            .send(Message::Text(message.to_string().into()))
-            .await
-            .map_err(|_| Error::Transport("the socket is closed".into()))?;
-        match tokio::time::timeout(self.timeout, rx).await {
-            Ok(Ok(answer)) => answer.map_err(Error::Service),
-            Ok(Err(_)) => Err(Error::Transport(
-                "the socket closed before the answer".into(),
-            )),
-            Err(_) => {
-                if let Ok(mut map) = self.pending.lock() {
-                    map.remove(&id);
-                }
-                Err(Error::Service(mcp_core::Error::Timeout(format!(
-                    "no answer within {:?}",
-                    self.timeout
-                ))))
+        // Removes the entry however this call ends; after an answer the reader already did.
+        let _entry = PendingEntry {
+            pending: &self.pending,
+            id,
+        };
+        let exchange = async {
+            self.outgoing
+                .send(Message::Text(message.to_string().into()))
+                .await
+                .map_err(|_| Error::Transport("the socket is closed".into()))?;
+            match rx.await {
+                Ok(answer) => answer.map_err(Error::Service),
+                Err(_) => Err(Error::Transport(
+                    "the socket closed before the answer".into(),
+                )),
             }
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| timed_out("answer", self.timeout))?
+    }
+}
+
+/// A request's entry in the table of calls in flight, removed when the call ends.
+struct PendingEntry<'a> {
+    pending: &'a Pending,
+    id: u64,
+}
+
+impl Drop for PendingEntry<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.pending.lock() {
+            map.remove(&self.id);
         }
     }
+}
+
+/// The client's timeout error: nothing came for `what` within `timeout`.
+fn timed_out(what: &str, timeout: Duration) -> Error {
+    Error::Service(mcp_core::Error::Timeout(format!(
+        "no {what} within {timeout:?}"
+    )))
 }
