@@ -63,6 +63,11 @@ enum Command {
     },
 }
 
+/// Every request allocates many small, short-lived buffers (JSON values, strings, futures);
+/// mimalloc's per-thread free lists serve them with far less work than glibc's malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::HashKey { token }) = &cli.command {
