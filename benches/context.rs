@@ -29,9 +29,9 @@ use tokio::runtime::Runtime;
 const DIMENSIONS: usize = 384;
 /// Queries timed per index and size.
 const QUERIES: usize = 1_000;
-/// Interleaved rounds of the paired add-vs-embed comparison.
+/// Interleaved rounds of the paired add-vs-embed comparison (20 left single rounds ±10%).
 #[cfg(feature = "fastembed")]
-const PAIRED_ROUNDS: usize = 20;
+const PAIRED_ROUNDS: usize = 60;
 /// Queries whose recall@10 is checked against the exact index.
 const RECALL_QUERIES: usize = 200;
 
@@ -286,27 +286,36 @@ fn add_throughput(criterion: &mut Criterion, runtime: &Runtime) {
     let mut totals = [Duration::ZERO; 3];
     runtime.block_on(async {
         for round in 0..PAIRED_ROUNDS {
-            let start = Instant::now();
-            for batch in &batches {
-                embedder.embed(batch).await.expect("embed");
-            }
-            let raw = start.elapsed();
-            totals[0] += raw;
-            for (arm, service) in [&exact_service, &service].into_iter().enumerate() {
+            // Arm 0 is the raw embed, 1 and 2 the services; the order rotates every round so
+            // no arm always runs first (or last) after the others warmed the caches.
+            let mut times = [Duration::ZERO; 3];
+            for turn in 0..3 {
+                let arm = (round + turn) % 3;
                 let start = Instant::now();
-                for (i, text) in texts.iter().enumerate() {
-                    service
-                        .add(AddRequest {
-                            text: text.clone(),
-                            id: Some(format!("paired{round}-d{i}")),
-                            ..Default::default()
-                        })
-                        .await
-                        .expect("add");
+                if arm == 0 {
+                    for batch in &batches {
+                        embedder.embed(batch).await.expect("embed");
+                    }
+                } else {
+                    let service = [&exact_service, &service][arm - 1];
+                    for (i, text) in texts.iter().enumerate() {
+                        service
+                            .add(AddRequest {
+                                text: text.clone(),
+                                id: Some(format!("paired{round}-d{i}")),
+                                ..Default::default()
+                            })
+                            .await
+                            .expect("add");
+                    }
                 }
-                let add = start.elapsed();
-                totals[arm + 1] += add;
-                ratios[arm].push(add.as_secs_f64() / raw.as_secs_f64());
+                times[arm] = start.elapsed();
+            }
+            for arm in 0..3 {
+                totals[arm] += times[arm];
+            }
+            for arm in 0..2 {
+                ratios[arm].push(times[arm + 1].as_secs_f64() / times[0].as_secs_f64());
             }
         }
     });
