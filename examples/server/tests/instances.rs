@@ -276,37 +276,5 @@ async fn a_document_added_on_a_is_found_on_b() {
     .await
     .unwrap();
 
-    let got = on_b
-        .call("context", "get", json!({"id": id}))
-        .await
-        .unwrap();
-    assert_eq!(got["text"], json!(text), "{got}");
-    for mode in ["keyword", "semantic", "hybrid"] {
-        let found = on_b
-            .call(
-                "context",
-                "search",
-                json!({"query": format!("marker {marker}"), "mode": mode, "limit": 5}),
-            )
-            .await
-            .unwrap();
-        let ids: Vec<&Value> = found["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|hit| &hit["id"])
-            .collect();
-        assert!(ids.contains(&&json!(id)), "{mode} search on B: {found}");
-    }
-    on_b.call("context", "delete", json!({"id": id}))
-        .await
-        .unwrap();
-    let err = on_a
-        .call("context", "get", json!({"id": id}))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::Service(mcp_core::Error::NotFound(_))),
-        "{err:?}"
-    );
+    common::document_is_shared(&on_a, &on_b, &id, &text, &format!("marker {marker}")).await;
 }

@@ -154,33 +154,6 @@ async fn two_processes_on_shared_backends_stay_coherent() {
     on_a.call("context", "add", json!({"id": id, "text": text}))
         .await
         .unwrap();
-    let got = on_b
-        .call("context", "get", json!({"id": id}))
-        .await
-        .unwrap();
-    assert_eq!(got["text"], json!(text), "{got}");
-    for mode in ["keyword", "semantic", "hybrid"] {
-        let found = on_b
-            .call(
-                "context",
-                "search",
-                json!({"query": format!("marker {run}"), "mode": mode, "limit": 5}),
-            )
-            .await
-            .unwrap();
-        let ids: Vec<&Value> = found["results"]
-            .as_array()
-            .map(|hits| hits.iter().map(|hit| &hit["id"]).collect())
-            .unwrap_or_default();
-        assert!(ids.contains(&&json!(id)), "{mode} search on B: {found}");
-    }
-    on_b.call("context", "delete", json!({"id": id}))
-        .await
-        .unwrap();
-    let err = on_a
-        .call("context", "get", json!({"id": id}))
-        .await
-        .unwrap_err();
-    assert!(not_found(&err), "{err:?}");
+    common::document_is_shared(&on_a, &on_b, &id, &text, &format!("marker {run}")).await;
     // Dropping `a` and `b` kills both processes.
 }

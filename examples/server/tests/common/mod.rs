@@ -264,3 +264,50 @@ pub async fn mcp_session(server: &TestServer, token: &str) -> String {
     assert!((200..300).contains(&status), "{status}");
     session
 }
+
+/// Checks a document added on one instance from the others: `on_b` reads `id` back with
+/// `text` and finds it for `query` in keyword, semantic and hybrid search, deletes it, and
+/// `on_a` no longer has it.
+pub async fn document_is_shared(
+    on_a: &mcp_server::client::Client,
+    on_b: &mcp_server::client::Client,
+    id: &str,
+    text: &str,
+    query: &str,
+) {
+    use serde_json::{json, Value};
+    let got = on_b
+        .call("context", "get", json!({"id": id}))
+        .await
+        .unwrap();
+    assert_eq!(got["text"], json!(text), "{got}");
+    for mode in ["keyword", "semantic", "hybrid"] {
+        let found = on_b
+            .call(
+                "context",
+                "search",
+                json!({"query": query, "mode": mode, "limit": 5}),
+            )
+            .await
+            .unwrap();
+        let ids: Vec<&Value> = found["results"]
+            .as_array()
+            .map(|hits| hits.iter().map(|hit| &hit["id"]).collect())
+            .unwrap_or_default();
+        assert!(ids.contains(&&json!(id)), "{mode} search on B: {found}");
+    }
+    on_b.call("context", "delete", json!({"id": id}))
+        .await
+        .unwrap();
+    let err = on_a
+        .call("context", "get", json!({"id": id}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            mcp_server::Error::Service(mcp_core::Error::NotFound(_))
+        ),
+        "{err:?}"
+    );
+}
