@@ -1,8 +1,12 @@
 //! The registry: the one place every transport dispatches through, with the middleware chain
 //! and the request deadline applied on the way to the service.
 
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures_util::FutureExt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -106,16 +110,37 @@ impl Registry {
             ctx,
         };
         let next = Next::new(&self.inner.middleware, target.as_ref());
-        match ctx.deadline() {
-            None => next.run(call).await,
-            Some(deadline) => tokio::time::timeout_at(deadline, next.run(call))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Error::Timeout(format!(
-                        "{service}/{action} did not finish before the request deadline"
-                    )))
-                }),
-        }
+        let run = async {
+            match ctx.deadline() {
+                None => next.run(call).await,
+                Some(deadline) => tokio::time::timeout_at(deadline, next.run(call))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Error::Timeout(format!(
+                            "{service}/{action} did not finish before the request deadline"
+                        )))
+                    }),
+            }
+        };
+        // A panic in a service or layer is a bug; it fails this call with `Internal` (the
+        // panic's text goes to the log, not to the caller) instead of taking down the
+        // connection or session that carried it.
+        AssertUnwindSafe(run)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                tracing::error!(
+                    service,
+                    action,
+                    request_id = ctx.request_id(),
+                    panic = panic_text(panic.as_ref()),
+                    "action panicked"
+                );
+                Err(Error::Internal(format!(
+                    "{service}/{action} failed on an internal error (request {})",
+                    ctx.request_id()
+                )))
+            })
     }
 
     /// A registered service by name.
@@ -175,6 +200,15 @@ impl Registry {
     }
 }
 
+/// The message a panic was raised with, when it is text.
+fn panic_text(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not text)")
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -194,6 +228,7 @@ mod tests {
                 actions: vec![
                     ActionSpec::new::<Value, Value>("echo", "Returns its arguments").read_only(),
                     ActionSpec::new::<Value, Value>("sleep", "Sleeps for `ms`"),
+                    ActionSpec::new::<Value, Value>("panic", "Panics, as a bug would"),
                 ],
             }
         }
@@ -208,6 +243,9 @@ mod tests {
             &self.actions
         }
         async fn call(&self, action: &str, params: Value, _ctx: &RequestContext) -> Result<Value> {
+            if action == "panic" {
+                panic!("a bug in the service");
+            }
             if action == "sleep" {
                 let ms = params["ms"].as_u64().unwrap_or(0);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -261,6 +299,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_panicking_action_fails_that_call_only() {
+        let reg = registry();
+        let ctx = RequestContext::local().with_request_id("req-7");
+        let err = reg
+            .call("echo", "panic", json!({}), &ctx)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Error::Internal("echo/panic failed on an internal error (request req-7)".into())
+        );
+        let out = reg
+            .call("echo", "echo", json!({"b": 2}), &ctx)
+            .await
+            .unwrap();
+        assert_eq!(out, json!({"b": 2}));
+    }
+
+    #[tokio::test]
     async fn lists_actions_and_health() {
         let reg = registry();
         let names: Vec<_> = reg
@@ -268,7 +325,7 @@ mod tests {
             .into_iter()
             .map(|(s, a)| format!("{s}_{}", a.name))
             .collect();
-        assert_eq!(names, ["echo_echo", "echo_sleep"]);
+        assert_eq!(names, ["echo_echo", "echo_sleep", "echo_panic"]);
         let health = reg.health().await;
         assert!(health.ok);
         assert_eq!(health.services["echo"][0].backend, "memory");
