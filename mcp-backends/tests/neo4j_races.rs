@@ -578,3 +578,60 @@ async fn calls_cut_off_by_a_deadline_leave_the_connection_clean() {
         "only {cut} calls were cut off: the deadlines did not bite"
     );
 }
+
+/// Writers linking the same few nodes in opposite directions lock them in opposite orders,
+/// which Neo4j breaks by refusing one transaction with `DeadlockDetected` (a transient error).
+/// The store runs such a statement again, so every edge lands and no call fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writers_locking_nodes_in_opposite_orders_all_succeed() {
+    const NODES: usize = 6;
+    const TASKS: usize = 12;
+    const EDGES_PER_TASK: usize = 60;
+    let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
+        return;
+    };
+    let graph = Neo4jGraphStore::connect(&url)
+        .await
+        .unwrap()
+        .with_namespace(&unique_prefix())
+        .unwrap();
+    for i in 0..NODES {
+        assert!(graph.create_node(graph_node(i, "lock")).await.unwrap());
+    }
+    let mut tasks = JoinSet::new();
+    for task in 0..TASKS {
+        let graph = graph.clone();
+        tasks.spawn(async move {
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (task as u64 + 1));
+            let mut failures = Vec::new();
+            for _ in 0..EDGES_PER_TASK {
+                let (a, b) = (rng.below(NODES), rng.below(NODES));
+                if a == b {
+                    continue;
+                }
+                // Each edge with a property per writer, so writers update the same edges too.
+                let mut link = edge(&item_id(a), &item_id(b));
+                link.properties = object(json!({"writer": task}));
+                if let Err(err) = graph.upsert_edge(link).await {
+                    failures.push(err.to_string());
+                }
+            }
+            failures
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        failures.extend(done.unwrap());
+    }
+    let ids: Vec<String> = (0..NODES).map(item_id).collect();
+    let edges = graph.edges_among(&ids).await.unwrap();
+    for id in &ids {
+        graph.delete_node(id).await.unwrap();
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(
+        edges.len() >= NODES,
+        "only {} distinct edges among {NODES} nodes",
+        edges.len()
+    );
+}

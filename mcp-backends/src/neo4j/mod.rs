@@ -162,23 +162,27 @@ impl Client {
     /// Runs a statement and collects every row.
     pub(crate) async fn rows(&self, query: Query) -> Result<Vec<Row>> {
         let graph = self.graph.clone();
-        self.bounded(detached(async move {
-            let mut stream = graph.execute(query).await.map_err(map_err)?;
-            let mut rows = Vec::new();
-            while let Some(row) = stream.next().await.map_err(map_err)? {
-                rows.push(row);
+        self.bounded(detached(retry_transient(move || {
+            let (graph, query) = (graph.clone(), query.clone());
+            async move {
+                let mut stream = graph.execute(query).await?;
+                let mut rows = Vec::new();
+                while let Some(row) = stream.next().await? {
+                    rows.push(row);
+                }
+                Ok(rows)
             }
-            Ok(rows)
-        }))
+        })))
         .await
     }
 
     /// Runs a statement, discarding its rows.
     pub(crate) async fn run(&self, query: Query) -> Result<()> {
         let graph = self.graph.clone();
-        self.bounded(detached(
-            async move { graph.run(query).await.map_err(map_err) },
-        ))
+        self.bounded(detached(retry_transient(move || {
+            let (graph, query) = (graph.clone(), query.clone());
+            async move { graph.run(query).await }
+        })))
         .await
     }
 
@@ -221,6 +225,50 @@ impl Client {
         match rows.first().map(|row| row.get::<i64>("one")) {
             Some(Ok(1)) => Ok(()),
             _ => Err(corrupt("RETURN 1 did not answer 1")),
+        }
+    }
+}
+
+/// How many times a statement refused with a transient error is run in all.
+const TRANSIENT_ATTEMPTS: u32 = 6;
+
+/// The pause before the second run of such a statement; it grows with every further run.
+const TRANSIENT_PAUSE: Duration = Duration::from_millis(5);
+
+/// Whether Neo4j refused a statement with a transient error: a deadlock between concurrent
+/// writers (two `relate` calls locking the same nodes in opposite orders), a lock wait cut
+/// off. Neo4j rolled the statement's transaction back, so running it again is safe. (The
+/// driver reports a failure while streaming rows as an unexpected message carrying the code.)
+fn is_transient(err: &neo4rs::Error) -> bool {
+    const TRANSIENT: &str = "Neo.TransientError.";
+    match err {
+        neo4rs::Error::Neo4j(neo) => neo.code().starts_with(TRANSIENT),
+        neo4rs::Error::UnexpectedMessage(message) => message.contains(TRANSIENT),
+        _ => false,
+    }
+}
+
+/// Runs one auto-commit statement through `attempt`, again while Neo4j refuses it with a
+/// transient error (at most [`TRANSIENT_ATTEMPTS`] runs, pausing a little longer, with a
+/// little jitter so deadlocked writers do not collide again in step), and maps the outcome.
+async fn retry_transient<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, neo4rs::Error>>,
+{
+    let mut runs = 1;
+    loop {
+        match attempt().await {
+            Err(err) if runs < TRANSIENT_ATTEMPTS && is_transient(&err) => {
+                tracing::debug!(%err, runs, "neo4j refused a statement for now; running it again");
+                let jitter = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |now| now.subsec_nanos() % 5_000_000);
+                tokio::time::sleep(TRANSIENT_PAUSE * runs + Duration::from_nanos(jitter.into()))
+                    .await;
+                runs += 1;
+            }
+            other => return other.map_err(map_err),
         }
     }
 }
