@@ -93,6 +93,37 @@ impl Tally {
     }
 }
 
+/// A graph store on the test server in a namespace of its own.
+async fn graph_in_fresh_namespace(url: &str) -> Neo4jGraphStore {
+    Neo4jGraphStore::connect(url)
+        .await
+        .unwrap()
+        .with_namespace(&unique_prefix())
+        .unwrap()
+}
+
+/// Waits for the readers to finish, then stops the writers and waits for them; returns the
+/// panics of either, by role.
+async fn finish(
+    mut readers: JoinSet<()>,
+    mut writers: JoinSet<()>,
+    stop: &AtomicBool,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    while let Some(done) = readers.join_next().await {
+        if let Err(err) = done {
+            failures.push(format!("reader: {err}"));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    while let Some(done) = writers.join_next().await {
+        if let Err(err) = done {
+            failures.push(format!("writer: {err}"));
+        }
+    }
+    failures
+}
+
 /// Creates the items, then links each to the hub and to the previous item, a few tasks at a
 /// time.
 async fn create_items(graph: &Neo4jGraphStore, word: &str) {
@@ -137,11 +168,7 @@ async fn graph_reads_skip_nodes_deleted_while_they_run() {
     let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
         return;
     };
-    let graph = Neo4jGraphStore::connect(&url)
-        .await
-        .unwrap()
-        .with_namespace(&unique_prefix())
-        .unwrap();
+    let graph = graph_in_fresh_namespace(&url).await;
     let word = format!("zr{}", unique_prefix().trim_end_matches(':'));
     // The hub is never deleted: it links to every item, so its neighbourhood spans the graph.
     let hub = Node {
@@ -244,18 +271,7 @@ async fn graph_reads_skip_nodes_deleted_while_they_run() {
             }
         });
     }
-    let mut failures = Vec::new();
-    while let Some(done) = readers.join_next().await {
-        if let Err(err) = done {
-            failures.push(format!("reader: {err}"));
-        }
-    }
-    stop.store(true, Ordering::Relaxed);
-    while let Some(done) = writers.join_next().await {
-        if let Err(err) = done {
-            failures.push(format!("writer: {err}"));
-        }
-    }
+    let failures = finish(readers, writers, &stop).await;
     let (reads, partial, deletes) = (
         tally.reads.load(Ordering::Relaxed),
         tally.partial.load(Ordering::Relaxed),
@@ -354,18 +370,7 @@ async fn vector_search_skips_records_deleted_while_it_runs() {
             }
         });
     }
-    let mut failures = Vec::new();
-    while let Some(done) = readers.join_next().await {
-        if let Err(err) = done {
-            failures.push(format!("reader: {err}"));
-        }
-    }
-    stop.store(true, Ordering::Relaxed);
-    while let Some(done) = writers.join_next().await {
-        if let Err(err) = done {
-            failures.push(format!("writer: {err}"));
-        }
-    }
+    let failures = finish(readers, writers, &stop).await;
     let (reads, deletes) = (
         tally.reads.load(Ordering::Relaxed),
         tally.deletes.load(Ordering::Relaxed),
@@ -409,11 +414,7 @@ async fn calls_cut_off_by_a_deadline_leave_the_connection_clean() {
         return;
     };
     const DIMENSIONS: usize = 8;
-    let graph = Neo4jGraphStore::connect(&url)
-        .await
-        .unwrap()
-        .with_namespace(&unique_prefix())
-        .unwrap();
+    let graph = graph_in_fresh_namespace(&url).await;
     let name = format!("cuts_{}", unique_prefix().trim_end_matches(':'));
     let index = Neo4jVectorIndex::connect(&url, &name, DIMENSIONS)
         .await
@@ -590,11 +591,7 @@ async fn writers_locking_nodes_in_opposite_orders_all_succeed() {
     let Some(url) = server_url("MCP_TEST_NEO4J_URL") else {
         return;
     };
-    let graph = Neo4jGraphStore::connect(&url)
-        .await
-        .unwrap()
-        .with_namespace(&unique_prefix())
-        .unwrap();
+    let graph = graph_in_fresh_namespace(&url).await;
     for i in 0..NODES {
         assert!(graph.create_node(graph_node(i, "lock")).await.unwrap());
     }
