@@ -430,6 +430,27 @@ async fn a_refused_call_to_a_new_nested_path_creates_no_directories() {
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
 }
 
+/// Undoes a swap: removes the symlink at `work` and renames `real` back. A write that ran
+/// while neither was in place may have created `work` as a new directory; its files move
+/// into `real` first, so the swapper never gets stuck with both directories present.
+fn put_back_the_real_directory(work: &Path, real: &Path) {
+    for _ in 0..100 {
+        if !real.exists() {
+            return;
+        }
+        let _ = std::fs::remove_file(work);
+        if std::fs::rename(real, work).is_ok() {
+            return;
+        }
+        if let Ok(entries) = std::fs::read_dir(work) {
+            for entry in entries.flatten() {
+                let _ = std::fs::rename(entry.path(), real.join(entry.file_name()));
+            }
+        }
+        let _ = std::fs::remove_dir(work);
+    }
+}
+
 /// Swaps `root/work` for a symlink to `target` (absolute or relative) and back while writes
 /// run; nothing may land in `outside`.
 fn swap_race(target_of: impl Fn(&Path) -> std::path::PathBuf + Send + 'static) {
@@ -448,18 +469,22 @@ fn swap_race(target_of: impl Fn(&Path) -> std::path::PathBuf + Send + 'static) {
         );
         std::thread::spawn(move || {
             let link_target = target_of(&outside);
+            let (work, real) = (root.join("work"), root.join("work_real"));
             while !stop.load(Ordering::Relaxed) {
-                let real = root.join("work_real");
-                if std::fs::rename(root.join("work"), &real).is_ok() {
-                    let _ = symlink(&link_target, root.join("work"));
+                put_back_the_real_directory(&work, &real);
+                if std::fs::rename(&work, &real).is_err() {
                     std::thread::yield_now();
-                    let _ = std::fs::remove_file(root.join("work"));
-                    let _ = std::fs::rename(&real, root.join("work"));
-                    swaps.fetch_add(1, Ordering::Relaxed);
-                    // Leave the real directory in place for a moment so some writes land.
-                    std::thread::sleep(std::time::Duration::from_micros(300));
+                    continue;
                 }
+                if symlink(&link_target, &work).is_ok() {
+                    swaps.fetch_add(1, Ordering::Relaxed);
+                }
+                std::thread::yield_now();
+                put_back_the_real_directory(&work, &real);
+                // Leave the real directory in place for a moment so some writes land.
+                std::thread::sleep(std::time::Duration::from_micros(300));
             }
+            put_back_the_real_directory(&work, &real);
         })
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
