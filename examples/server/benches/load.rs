@@ -356,6 +356,8 @@ async fn stdio_calls_per_second(
         })
         .collect();
     let window = Arc::new(tokio::sync::Semaphore::new(PIPELINE_WINDOW));
+    let server_cpu_before = child.id().and_then(cpu_seconds);
+    let own_cpu_before = cpu_seconds(std::process::id());
     let started = Instant::now();
     let writer = {
         let window = window.clone();
@@ -368,24 +370,84 @@ async fn stdio_calls_per_second(
             Some(stdin)
         })
     };
+    // While the clock runs the generator only collects the answers' bytes and counts their
+    // lines (the generator shares the 2 cores with the server, and parsing every answer as it
+    // arrives cost it a large share of them); every answer is checked once the clock stops.
+    let mut stdout = lines.into_inner();
+    // Kept as the chunks read: one growing buffer cost the generator a copy of everything
+    // received so far at every doubling.
+    let mut received: Vec<Vec<u8>> = Vec::with_capacity(calls / 8);
     let mut answered = 0;
     while answered < calls {
-        let line = lines.next_line().await.ok()??;
-        // Only what the check needs: the generator shares the 2 cores with the server, and
-        // building a full `Value` of every answer cost it more than the servers' own work.
-        let answer: Answer = serde_json::from_str(&line).ok()?;
-        if answer.id.is_some_and(|id| id >= first) {
-            assert!(
-                answer.error.is_none() && answer.result.is_some_and(|result| !result.is_error),
-                "call failed: {line}"
-            );
-            answered += 1;
-            window.add_permits(1);
+        let available = stdout.fill_buf().await.ok()?;
+        if available.is_empty() {
+            return None;
         }
+        let lines = available.iter().filter(|&&byte| byte == b'\n').count();
+        received.push(available.to_vec());
+        let taken = available.len();
+        stdout.consume(taken);
+        answered += lines;
+        window.add_permits(lines);
     }
     let elapsed = started.elapsed();
+    let server_cpu = child
+        .id()
+        .and_then(cpu_seconds)
+        .zip(server_cpu_before)
+        .map(|(after, before)| after - before);
+    let own_cpu = cpu_seconds(std::process::id())
+        .zip(own_cpu_before)
+        .map(|(after, before)| after - before);
+    if let (Some(server), Some(own)) = (server_cpu, own_cpu) {
+        println!(
+            "         CPU per call: server {:.2} µs, generator {:.2} µs",
+            server / calls as f64 * 1e6,
+            own / calls as f64 * 1e6
+        );
+    }
+    check_answers(&received.concat(), first, calls);
     drop(writer.await.ok()?);
     Some(calls as f64 / elapsed.as_secs_f64())
+}
+
+/// The user plus system CPU time `pid` has used, in seconds (Linux `/proc`; the tick is
+/// 10 ms, fine against rounds of hundreds of milliseconds).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Every line of `received` must be the successful answer to one of the `calls` pipelined
+/// requests (ids from `first`), each answered once.
+fn check_answers(received: &[u8], first: u64, calls: usize) {
+    let mut seen = vec![false; calls];
+    for line in received
+        .split(|&byte| byte == b'\n')
+        .filter(|line| !line.is_empty())
+    {
+        let text = String::from_utf8_lossy(line);
+        let answer: Answer = serde_json::from_slice(line)
+            .unwrap_or_else(|err| panic!("not a JSON-RPC answer ({err}): {text}"));
+        let index = answer
+            .id
+            .and_then(|id| id.checked_sub(first))
+            .and_then(|index| usize::try_from(index).ok())
+            .filter(|&index| index < calls)
+            .unwrap_or_else(|| panic!("a message that answers no pipelined call: {text}"));
+        assert!(
+            answer.error.is_none() && answer.result.is_some_and(|result| !result.is_error),
+            "call failed: {text}"
+        );
+        assert!(!seen[index], "answered twice: {text}");
+        seen[index] = true;
+    }
+    assert!(
+        seen.iter().all(|&answered| answered),
+        "calls left unanswered"
+    );
 }
 
 /// The parts of a JSON-RPC answer the pipelined check reads; the rest is skipped unparsed.

@@ -23,6 +23,7 @@ pub mod http;
 pub mod limiter;
 pub mod mcp;
 pub mod serve;
+pub mod stdio;
 mod ws;
 
 pub use assemble::App;

@@ -37,16 +37,92 @@ pub struct McpHandler {
     registry: Registry,
     roots: Arc<Vec<PathBuf>>,
     events: Arc<dyn EventBus>,
-    tools: Arc<Vec<Tool>>,
+    calls: ToolCalls,
     limits: Limits,
     subscriptions: Mutex<HashMap<String, JoinHandle<()>>>,
+}
+
+/// Answers `tools/call`: shared by the handler and the stdio transport, which answers calls
+/// itself once the session is initialized (see [`crate::stdio`]).
+#[derive(Clone)]
+pub struct ToolCalls {
+    registry: Registry,
+    tools: Arc<Vec<Tool>>,
+    timeout: Duration,
+}
+
+impl ToolCalls {
+    /// The trusted local caller of a stdio session, with a request id of its own for every
+    /// call and the configured deadline.
+    pub fn local_caller(&self) -> RequestContext {
+        RequestContext::local()
+            .with_principal("stdio")
+            .with_timeout(self.timeout)
+    }
+
+    /// Calls the tool `name` (`{service}_{action}`) for `caller`. A failed action is a tool
+    /// result with `isError`; an unknown tool or a protocol problem is a JSON-RPC error.
+    pub async fn call(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        caller: &RequestContext,
+    ) -> Result<ToolOutcome, ErrorData> {
+        let unknown = || ErrorData::invalid_params(format!("unknown tool `{name}`"), None);
+        let Some((service, action)) = name.split_once('_') else {
+            return Err(unknown());
+        };
+        if !self.tools.iter().any(|tool| tool.name == name) {
+            return Err(unknown());
+        }
+        let arguments = arguments.map_or(Value::Null, Value::Object);
+        match self.registry.call(service, action, arguments, caller).await {
+            Ok(value) if value.is_object() => Ok(ToolOutcome::Structured(value)),
+            Ok(value) => Ok(ToolOutcome::Other(
+                CallToolResult::success(vec![ContentBlock::text(value.to_string())]).into(),
+            )),
+            Err(err) if err.is_protocol_error() => Err(protocol_error(&err)),
+            Err(err) => Ok(ToolOutcome::Other(
+                CallToolResult::error(vec![ContentBlock::text(err.to_string())]).into(),
+            )),
+        }
+    }
+}
+
+/// A tool call's result.
+pub enum ToolOutcome {
+    /// Success with an object: the structured content, which the result also carries as
+    /// JSON text (for clients that predate structured content).
+    Structured(Value),
+    /// Any other result: a non-object value as text, or an action failure (`isError`).
+    Other(CallToolResponse),
+}
+
+impl From<ToolOutcome> for CallToolResponse {
+    fn from(outcome: ToolOutcome) -> Self {
+        match outcome {
+            ToolOutcome::Structured(value) => {
+                // `serde_json::to_string`, not `Display` (as `CallToolResult::structured`
+                // does), which goes through the formatter and costs more.
+                let text = serde_json::to_string(&value).unwrap_or_else(|_| value.to_string());
+                let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+                result.structured_content = Some(value);
+                result.into()
+            }
+            ToolOutcome::Other(response) => response,
+        }
+    }
 }
 
 impl McpHandler {
     /// A handler over the app's registry whose tools are listed once from its actions.
     pub fn new(app: &App) -> Self {
         McpHandler {
-            tools: Arc::new(tools_of(&app.registry)),
+            calls: ToolCalls {
+                registry: app.registry.clone(),
+                tools: Arc::new(tools_of(&app.registry)),
+                timeout: app.config.limits.request_timeout(),
+            },
             registry: app.registry.clone(),
             roots: app.roots.clone(),
             events: app.events.clone(),
@@ -61,26 +137,29 @@ impl McpHandler {
             registry: self.registry.clone(),
             roots: self.roots.clone(),
             events: self.events.clone(),
-            tools: self.tools.clone(),
+            calls: self.calls.clone(),
             limits: self.limits.clone(),
             subscriptions: Mutex::new(HashMap::new()),
         }
     }
 
+    /// What answers `tools/call` for this handler, to share with the stdio transport.
+    pub fn tool_calls(&self) -> ToolCalls {
+        self.calls.clone()
+    }
+
     /// The caller's context: the one the HTTP layer authenticated, else the local one (stdio),
     /// with the configured deadline.
     fn caller(&self, mcp: &McpContext<RoleServer>) -> RequestContext {
-        let base = match mcp.extensions.get::<axum::http::request::Parts>() {
+        match mcp.extensions.get::<axum::http::request::Parts>() {
             Some(parts) => parts
                 .extensions
                 .get::<RequestContext>()
                 .cloned()
-                .unwrap_or_else(RequestContext::anonymous),
-            // No authenticated context (stdio): the trusted local caller, with a request id
-            // of its own for every call.
-            None => RequestContext::local().with_principal("stdio"),
-        };
-        base.with_timeout(self.limits.request_timeout())
+                .unwrap_or_else(RequestContext::anonymous)
+                .with_timeout(self.limits.request_timeout()),
+            None => self.calls.local_caller(),
+        }
     }
 }
 
@@ -261,11 +340,17 @@ impl ServerHandler for McpHandler {
         _request: Option<PaginatedRequestParams>,
         _context: McpContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
+        Ok(ListToolsResult::with_all_items(
+            self.calls.tools.as_ref().clone(),
+        ))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tools.iter().find(|tool| tool.name == name).cloned()
+        self.calls
+            .tools
+            .iter()
+            .find(|tool| tool.name == name)
+            .cloned()
     }
 
     async fn call_tool(
@@ -273,30 +358,11 @@ impl ServerHandler for McpHandler {
         request: CallToolRequestParams,
         context: McpContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let Some((service, action)) = request.name.split_once('_') else {
-            return Err(ErrorData::invalid_params(
-                format!("unknown tool `{}`", request.name),
-                None,
-            ));
-        };
-        if !self.tools.iter().any(|tool| tool.name == request.name) {
-            return Err(ErrorData::invalid_params(
-                format!("unknown tool `{}`", request.name),
-                None,
-            ));
-        }
-        let ctx = self.caller(&context);
-        let arguments = request.arguments.map_or(Value::Null, Value::Object);
-        match self.registry.call(service, action, arguments, &ctx).await {
-            Ok(value) => Ok(if value.is_object() {
-                CallToolResult::structured(value)
-            } else {
-                CallToolResult::success(vec![ContentBlock::text(value.to_string())])
-            }
-            .into()),
-            Err(err) if err.is_protocol_error() => Err(protocol_error(&err)),
-            Err(err) => Ok(CallToolResult::error(vec![ContentBlock::text(err.to_string())]).into()),
-        }
+        let caller = self.caller(&context);
+        self.calls
+            .call(&request.name, request.arguments, &caller)
+            .await
+            .map(CallToolResponse::from)
     }
 
     async fn list_resources(

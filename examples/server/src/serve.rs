@@ -3,14 +3,21 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
+use rmcp::model::ProtocolVersion;
 use rmcp::ServiceExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::router;
 use crate::mcp::McpHandler;
+use crate::stdio::plumb;
 use crate::{App, Error};
+
+/// How long a stdio session that has ended waits for the answers of calls still running.
+const FINAL_ANSWERS: Duration = Duration::from_secs(5);
 
 /// Serves the HTTP router on `listener` until `shutdown` completes, then drains open requests
 /// and closes open MCP streams.
@@ -42,24 +49,43 @@ pub async fn serve_stdio(
     // Non-blocking pipes when stdin and stdout are FIFOs (how MCP clients spawn servers):
     // every read and write then runs on the IO reactor instead of a hand-off to the blocking
     // thread pool per message; terminals and files fall back to the blocking handles.
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
     // A line longer than the body limit is dropped unread, as an oversized HTTP body is
     // refused, instead of being buffered up to rmcp's 16 MiB default.
-    let (stdin, stdout) = rmcp::transport::stdio_pipes();
-    let transport = rmcp::transport::async_rw::AsyncRwTransport::new_server(stdin, stdout)
-        .with_max_line_length(app.config.limits.max_body_bytes);
+    let max_line = app.config.limits.max_body_bytes;
+    let plumbing = plumb(stdin, stdout, handler.tool_calls(), max_line);
+    let transport = rmcp::transport::async_rw::AsyncRwTransport::new_server(
+        plumbing.to_rmcp,
+        plumbing.from_rmcp,
+    )
+    .with_max_line_length(max_line);
     let running = handler
         .serve(transport)
         .await
         .map_err(|err| Error::Transport(format!("MCP initialization over stdio failed: {err}")))?;
+    // Sessions that negotiated a revision before 2026-07-28 with `initialize` get plain
+    // `tools/call` requests answered next to rmcp. (Later revisions have no `initialize`:
+    // their requests carry their own metadata and results another shape, so rmcp answers
+    // all of them.)
+    let legacy_session = running.peer_info().is_some_and(|info| {
+        info.protocol_version.as_str() < ProtocolVersion::V_2026_07_28.as_str()
+    });
+    if legacy_session {
+        plumbing.initialized.store(true, Ordering::Release);
+    }
     let token = running.cancellation_token();
     tokio::spawn(async move {
         shutdown.await;
         token.cancel();
     });
-    running
+    let ended = running
         .waiting()
         .await
-        .map_err(|err| Error::Transport(format!("the stdio session ended abnormally: {err}")))?;
+        .map_err(|err| Error::Transport(format!("the stdio session ended abnormally: {err}")));
+    // Answers already queued still go out; calls still running get a moment to finish.
+    plumbing.reader.abort();
+    let _ = tokio::time::timeout(FINAL_ANSWERS, plumbing.writer).await;
+    ended?;
     Ok(())
 }
 

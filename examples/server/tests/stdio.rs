@@ -386,6 +386,103 @@ async fn a_subscription_never_follows_a_symlink_swapped_in_outside_the_root() {
     std::fs::remove_dir_all(&base).ok();
 }
 
+/// Plain `tools/call` requests are answered by the transport next to rmcp (`stdio.rs`); the same
+/// call with a `_meta` goes through rmcp's handler. Both must give the same answer.
+#[tokio::test]
+async fn plain_calls_get_the_answers_rmcp_gives() {
+    let (mut session, _) = Session::start("2025-11-25").await;
+    let root = session._scratch.as_ref().unwrap().0.clone();
+    std::fs::write(root.join("note.txt"), "x".repeat(1024)).unwrap();
+    let setup = [
+        json!({"name": "memory_store", "arguments": {"key": "k", "value": {"a": [1, "two"]}}}),
+        json!({"name": "context_create_entities", "arguments": {"entities": [
+            {"name": "Ada", "entity_type": "person", "observations": ["wrote \"notes\""]},
+            {"name": "Charles", "entity_type": "person", "observations": []}]}}),
+        // Fills the cache, so that both reads below say `"source": "cache"`.
+        json!({"name": "files_read", "arguments": {"path": "note.txt"}}),
+    ];
+    for (i, params) in setup.into_iter().enumerate() {
+        let answer = session.request(10 + i as u64, "tools/call", params).await;
+        assert_eq!(answer["result"]["isError"], false, "{answer}");
+    }
+    let calls = [
+        json!({"name": "memory_retrieve", "arguments": {"key": "k"}}),
+        json!({"name": "context_open_nodes", "arguments": {"names": ["Ada"]}}),
+        json!({"name": "files_read", "arguments": {"path": "note.txt"}}),
+        // An action failure (a tool result with isError), a bad argument, an unknown tool
+        // (a JSON-RPC error) and no arguments at all.
+        json!({"name": "memory_retrieve", "arguments": {"key": "missing"}}),
+        json!({"name": "memory_store", "arguments": {"key": 3}}),
+        json!({"name": "nope_nothing", "arguments": {}}),
+        json!({"name": "memory_list"}),
+    ];
+    for (i, plain) in calls.into_iter().enumerate() {
+        let mut through_rmcp = plain.clone();
+        through_rmcp["_meta"] = json!({});
+        let id = 100 + 2 * i as u64;
+        let direct = session.request(id, "tools/call", plain.clone()).await;
+        let handled = session.request(id + 1, "tools/call", through_rmcp).await;
+        assert!(
+            direct.get("result").is_some() || direct.get("error").is_some(),
+            "{direct}"
+        );
+        assert_eq!(direct["result"], handled["result"], "{plain}");
+        assert_eq!(direct["error"], handled["error"], "{plain}");
+    }
+}
+
+/// Pipelined plain calls, some finishing at once and some (file writes, on the blocking pool)
+/// going on in tasks of their own, each get exactly one right answer.
+#[tokio::test]
+async fn pipelined_plain_calls_each_get_one_answer() {
+    let (mut session, _) = Session::start("2025-11-25").await;
+    let stored = session
+        .request(
+            2,
+            "tools/call",
+            json!({"name": "memory_store", "arguments": {"key": "k", "value": 7}}),
+        )
+        .await;
+    assert_eq!(stored["result"]["isError"], false, "{stored}");
+    let mut batch = String::new();
+    for id in 1000..1300u64 {
+        let params = if id.is_multiple_of(3) {
+            json!({"name": "files_write", "arguments": {"path": format!("w/{id}.txt"), "content": format!("file {id}")}})
+        } else {
+            json!({"name": "memory_retrieve", "arguments": {"key": "k"}})
+        };
+        batch.push_str(
+            &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
+                .to_string(),
+        );
+        batch.push('\n');
+    }
+    session.stdin.write_all(batch.as_bytes()).await.unwrap();
+    let mut answered = std::collections::BTreeSet::new();
+    while answered.len() < 300 {
+        let line = tokio::time::timeout(Duration::from_secs(20), session.stdout.next_line())
+            .await
+            .expect("every answer in time")
+            .unwrap()
+            .expect("stdout open");
+        let answer: Value = serde_json::from_str(&line).unwrap();
+        let id = answer["id"].as_u64().unwrap();
+        assert!(answered.insert(id), "answered twice: {id}");
+        assert_eq!(answer["result"]["isError"], false, "{answer}");
+        if !id.is_multiple_of(3) {
+            assert_eq!(
+                answer["result"]["structuredContent"]["value"], 7,
+                "{answer}"
+            );
+        }
+    }
+    let root = &session._scratch.as_ref().unwrap().0;
+    for id in (1000..1300u64).filter(|id| id.is_multiple_of(3)) {
+        let written = std::fs::read_to_string(root.join(format!("w/{id}.txt"))).unwrap();
+        assert_eq!(written, format!("file {id}"));
+    }
+}
+
 /// The request `_meta` that replaces the `initialize` handshake from rmcp's latest revision on
 /// (SEP-2567): protocol version, client capabilities and client info on every request.
 fn latest_meta() -> Value {
