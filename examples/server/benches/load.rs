@@ -40,7 +40,7 @@ const REST_ROUNDS: usize = 8;
 const ROUNDS: usize = 3;
 /// Enough calls that a round of ours lasts a few hundred milliseconds (5,000 took ~50 ms,
 /// and single rounds swung by 2x).
-const PIPELINED_CALLS: usize = 30_000;
+const PIPELINED_CALLS: usize = 100_000;
 /// Fewer calls for the large graph: the Node server re-reads its whole file on every call.
 const PIPELINED_CALLS_LARGE: usize = 2_000;
 /// Pipelined calls are written this many at a time ...
@@ -298,7 +298,7 @@ async fn rest_section() {
 }
 
 /// Spawns an MCP stdio server, initializes it, runs `setup` calls, then sends `calls`
-/// pipelined copies of `call` and waits for every answer. Returns calls per second.
+/// pipelined copies of `call` and waits for every answer.
 async fn stdio_calls_per_second(
     command: &Path,
     args: &[String],
@@ -306,7 +306,7 @@ async fn stdio_calls_per_second(
     setup: &[Value],
     call: &Value,
     calls: usize,
-) -> Option<f64> {
+) -> Option<StdioRun> {
     let mut child = Command::new(command)
         .args(args)
         .envs(env.iter().cloned())
@@ -317,7 +317,9 @@ async fn stdio_calls_per_second(
         .spawn()
         .ok()?;
     let mut stdin = child.stdin.take()?;
-    let mut lines = BufReader::new(child.stdout.take()?).lines();
+    // A pipe's worth per read: with the default 8 KiB the generator made a system call per
+    // two or three 1 KB-file answers.
+    let mut lines = BufReader::with_capacity(1 << 16, child.stdout.take()?).lines();
     let send = |message: Value| {
         let mut line = message.to_string();
         line.push('\n');
@@ -391,24 +393,51 @@ async fn stdio_calls_per_second(
         window.add_permits(lines);
     }
     let elapsed = started.elapsed();
-    let server_cpu = child
-        .id()
-        .and_then(cpu_seconds)
-        .zip(server_cpu_before)
-        .map(|(after, before)| after - before);
-    let own_cpu = cpu_seconds(std::process::id())
-        .zip(own_cpu_before)
-        .map(|(after, before)| after - before);
-    if let (Some(server), Some(own)) = (server_cpu, own_cpu) {
-        println!(
-            "         CPU per call: server {:.2} µs, generator {:.2} µs",
-            server / calls as f64 * 1e6,
-            own / calls as f64 * 1e6
-        );
-    }
+    let per_call = |cpu: Option<f64>| {
+        // /proc counts 10 ms ticks: under 0.1 s the figure would be mostly rounding.
+        cpu.filter(|&seconds| seconds >= 0.1)
+            .map(|seconds| seconds / calls as f64 * 1e6)
+    };
+    let server_cpu_per_call = per_call(
+        child
+            .id()
+            .and_then(cpu_seconds)
+            .zip(server_cpu_before)
+            .map(|(after, before)| after - before),
+    );
+    let generator_cpu_per_call = per_call(
+        cpu_seconds(std::process::id())
+            .zip(own_cpu_before)
+            .map(|(after, before)| after - before),
+    );
     check_answers(&received.concat(), first, calls);
     drop(writer.await.ok()?);
-    Some(calls as f64 / elapsed.as_secs_f64())
+    Some(StdioRun {
+        per_second: calls as f64 / elapsed.as_secs_f64(),
+        server_cpu_per_call,
+        generator_cpu_per_call,
+    })
+}
+
+/// One pipelined stdio run: calls per second, and the CPU time per call of the server and of
+/// the generator (which share the machine's cores), when the run was long enough to tell.
+struct StdioRun {
+    per_second: f64,
+    server_cpu_per_call: Option<f64>,
+    generator_cpu_per_call: Option<f64>,
+}
+
+impl std::fmt::Display for StdioRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let micros = |cpu: Option<f64>| cpu.map_or("-".to_owned(), |us| format!("{us:.1} µs"));
+        write!(
+            f,
+            "{:.0} calls/s (CPU per call: server {}, generator {})",
+            self.per_second,
+            micros(self.server_cpu_per_call),
+            micros(self.generator_cpu_per_call)
+        )
+    }
 }
 
 /// The user plus system CPU time `pid` has used, in seconds (Linux `/proc`; the tick is
@@ -585,9 +614,9 @@ async fn run_stdio_row(server: &Path, row: StdioRow<'_>) {
             println!("{}: mcp-server run failed", row.label);
             return;
         };
-        ours_rates.push(ours);
+        ours_rates.push(ours.per_second);
         let Some((bin, args, env, setup, call)) = &row.theirs else {
-            println!("round {round}  {}: mcp-server {ours:.0} calls/s", row.label);
+            println!("round {round}  {}: mcp-server {ours}", row.label);
             continue;
         };
         if let Some(file) = &row.reset {
@@ -598,12 +627,12 @@ async fn run_stdio_row(server: &Path, row: StdioRow<'_>) {
             println!("{}: reference run failed", row.label);
             return;
         };
-        theirs_rates.push(theirs);
-        ratios.push(ours / theirs);
+        theirs_rates.push(theirs.per_second);
+        let ratio = ours.per_second / theirs.per_second;
+        ratios.push(ratio);
         println!(
-            "round {round}  {}: mcp-server {ours:.0} calls/s, reference {theirs:.0} calls/s ({:.1}x)",
-            row.label,
-            ours / theirs
+            "round {round}  {}: mcp-server {ours}, reference {theirs} ({ratio:.1}x)",
+            row.label
         );
     }
     if ratios.is_empty() {
@@ -747,9 +776,15 @@ async fn cold_start_and_idle_rss(server: &Path) -> (Duration, u64) {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         probe.local_addr().expect("addr").port()
     };
+    // An empty root of its own: the default root is the working directory, and watching a
+    // checkout with its build output took ten times as long as starting everything else.
+    let root = std::env::temp_dir().join(format!("mcp-bench-start-{}", std::process::id()));
+    std::fs::create_dir_all(&root).expect("startup root");
     let started = Instant::now();
     let mut child = Command::new(server)
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--root")
+        .arg(&root)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -777,6 +812,7 @@ async fn cold_start_and_idle_rss(server: &Path) -> (Duration, u64) {
         .and_then(|kb| kb.parse().ok())
         .unwrap_or(0);
     child.kill().await.ok();
+    let _ = std::fs::remove_dir_all(&root);
     (cold, rss_kb)
 }
 

@@ -38,6 +38,8 @@ use crate::mcp::{ToolCalls, ToolOutcome};
 
 /// Answers waiting for the writer; the reader stops reading stdin while it is full.
 const OUTPUT_QUEUE: usize = 1024;
+/// The reader hands what it answered to the writer when its input runs dry, or at this many.
+const MAX_HELD: usize = 128;
 /// The writer stops gathering queued answers into one `write` at this size.
 const MAX_WRITE: usize = 256 * 1024;
 /// The in-process pipe between the reader and rmcp.
@@ -51,8 +53,13 @@ enum Answer {
     Written(Vec<u8>),
     /// The outcome of a call answered next to rmcp, serialized by the writer: the reader
     /// parses and runs calls while the writer turns outcomes into JSON, on the other core.
-    Call(RequestId, Result<ToolOutcome, rmcp::ErrorData>),
+    Call(RequestId, CallOutcome),
+    /// Outcomes the reader gathered while more input was already there (one hand-off and
+    /// one wake-up of the writer for all of them).
+    Calls(Vec<(RequestId, CallOutcome)>),
 }
+
+type CallOutcome = Result<ToolOutcome, rmcp::ErrorData>;
 
 /// The pieces of a stdio session around rmcp: what rmcp reads from and writes to, and the
 /// tasks that feed and drain them.
@@ -88,6 +95,7 @@ where
             max_line_length,
             pipe,
             answers: answers.clone(),
+            held: Vec::new(),
             calls,
             initialized: initialized.clone(),
         }
@@ -131,6 +139,11 @@ fn append(batch: &mut Vec<u8>, scratch: &mut Vec<u8>, answer: Answer) {
     match answer {
         Answer::Written(bytes) => batch.extend_from_slice(&bytes),
         Answer::Call(id, outcome) => append_answer(batch, scratch, id, outcome),
+        Answer::Calls(outcomes) => {
+            for (id, outcome) in outcomes {
+                append_answer(batch, scratch, id, outcome);
+            }
+        }
     }
 }
 
@@ -170,12 +183,7 @@ impl PlainToolCall<'_> {
 }
 
 /// Appends the JSON-RPC line answering request `id` to `batch`.
-fn append_answer(
-    batch: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-    id: RequestId,
-    outcome: Result<ToolOutcome, rmcp::ErrorData>,
-) {
+fn append_answer(batch: &mut Vec<u8>, scratch: &mut Vec<u8>, id: RequestId, outcome: CallOutcome) {
     let start = batch.len();
     let written = match outcome {
         Ok(ToolOutcome::Structured(value)) => write_structured(batch, scratch, &id, &value),
@@ -244,6 +252,8 @@ struct Reader<R> {
     max_line_length: usize,
     pipe: tokio::io::DuplexStream,
     answers: mpsc::Sender<Answer>,
+    /// Calls answered at once, not handed to the writer yet.
+    held: Vec<(RequestId, CallOutcome)>,
     calls: ToolCalls,
     initialized: Arc<AtomicBool>,
 }
@@ -253,13 +263,19 @@ impl<R: AsyncRead + Unpin + Send> Reader<R> {
         if let Err(err) = self.serve().await {
             tracing::debug!(%err, "the stdio reader stopped");
         }
+        self.hand_over_held().await;
         // Dropping the pipe is rmcp's end of input.
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
         loop {
+            let more_input_waiting = self.input.buffer().contains(&b'\n');
+            if !self.held.is_empty() && (!more_input_waiting || self.held.len() >= MAX_HELD) {
+                self.hand_over_held().await;
+            }
             match self.read_line().await? {
                 LineRead::End => {
+                    self.hand_over_held().await;
                     // A last line without `\n` is rmcp's to judge.
                     self.pipe.write_all(&self.line).await?;
                     return Ok(());
@@ -311,6 +327,15 @@ impl<R: AsyncRead + Unpin + Send> Reader<R> {
         }
     }
 
+    /// Hands the answers held so far to the writer. (A writer that is gone ends the session
+    /// at the next line anyway.)
+    async fn hand_over_held(&mut self) {
+        if !self.held.is_empty() {
+            let held = std::mem::take(&mut self.held);
+            let _ = self.answers.send(Answer::Calls(held)).await;
+        }
+    }
+
     /// Answers the line in `line` if it is a plain `tools/call` of an initialized session;
     /// false if it is rmcp's.
     async fn answer_here(&mut self) -> bool {
@@ -330,10 +355,7 @@ impl<R: AsyncRead + Unpin + Send> Reader<R> {
         // Most calls finish at once; the others go on in a task of their own.
         let first_poll = std::future::poll_fn(|cx| Poll::Ready(running.as_mut().poll(cx))).await;
         match first_poll {
-            Poll::Ready(result) => {
-                // A writer that is gone ends the session at the next line anyway.
-                let _ = self.answers.send(Answer::Call(id, result)).await;
-            }
+            Poll::Ready(result) => self.held.push((id, result)),
             Poll::Pending => {
                 let answers = self.answers.clone();
                 tokio::spawn(async move {
