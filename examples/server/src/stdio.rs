@@ -263,19 +263,23 @@ impl<R: AsyncRead + Unpin + Send> Reader<R> {
         if let Err(err) = self.serve().await {
             tracing::debug!(%err, "the stdio reader stopped");
         }
-        self.hand_over_held().await;
+        let _ = self.hand_over_held().await;
         // Dropping the pipe is rmcp's end of input.
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
         loop {
             let more_input_waiting = self.input.buffer().contains(&b'\n');
-            if !self.held.is_empty() && (!more_input_waiting || self.held.len() >= MAX_HELD) {
-                self.hand_over_held().await;
+            if (!more_input_waiting || self.held.len() >= MAX_HELD)
+                && self.hand_over_held().await.is_err()
+            {
+                // Nothing can be answered any more; stop reading, which ends rmcp's input.
+                tracing::debug!("stdout is gone; the stdio reader stops");
+                return Ok(());
             }
             match self.read_line().await? {
                 LineRead::End => {
-                    self.hand_over_held().await;
+                    let _ = self.hand_over_held().await;
                     // A last line without `\n` is rmcp's to judge.
                     self.pipe.write_all(&self.line).await?;
                     return Ok(());
@@ -327,13 +331,17 @@ impl<R: AsyncRead + Unpin + Send> Reader<R> {
         }
     }
 
-    /// Hands the answers held so far to the writer. (A writer that is gone ends the session
-    /// at the next line anyway.)
-    async fn hand_over_held(&mut self) {
-        if !self.held.is_empty() {
-            let held = std::mem::take(&mut self.held);
-            let _ = self.answers.send(Answer::Calls(held)).await;
+    /// Hands the answers held so far to the writer; fails if the writer has stopped (stdout
+    /// is gone).
+    async fn hand_over_held(&mut self) -> Result<(), WriterGone> {
+        if self.held.is_empty() {
+            return Ok(());
         }
+        let held = std::mem::take(&mut self.held);
+        self.answers
+            .send(Answer::Calls(held))
+            .await
+            .map_err(|_| WriterGone)
     }
 
     /// Answers the line in `line` if it is a plain `tools/call` of an initialized session;
@@ -367,6 +375,9 @@ impl<R: AsyncRead + Unpin + Send> Reader<R> {
         true
     }
 }
+
+/// The writer task has stopped: stdout cannot be written any more.
+struct WriterGone;
 
 /// rmcp's output: bytes written are gathered and each flush queues them as one answer.
 pub struct QueuedWriter {

@@ -483,6 +483,42 @@ async fn pipelined_plain_calls_each_get_one_answer() {
     }
 }
 
+/// A client that stops reading (closes its end of the server's stdout) while it still sends
+/// calls: the server notices at the next answer it cannot write and exits, instead of reading
+/// and answering into nowhere until stdin closes.
+#[tokio::test]
+async fn the_server_exits_when_its_stdout_is_gone() {
+    let (session, _) = Session::start("2025-11-25").await;
+    let Session {
+        mut child,
+        mut stdin,
+        stdout,
+        _scratch,
+    } = session;
+    drop(stdout);
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "memory_retrieve", "arguments": {"key": "k"}}});
+    let line = format!("{call}\n");
+    let exited = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            // Once the server is gone, writing to its stdin fails too.
+            if stdin.write_all(line.as_bytes()).await.is_err() {
+                break;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        child.wait().await.unwrap()
+    })
+    .await;
+    assert!(
+        exited.is_ok(),
+        "the server kept running with stdin open and stdout gone"
+    );
+}
+
 /// The request `_meta` that replaces the `initialize` handshake from rmcp's latest revision on
 /// (SEP-2567): protocol version, client capabilities and client info on every request.
 fn latest_meta() -> Value {
