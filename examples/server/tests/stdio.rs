@@ -87,18 +87,24 @@ impl Session {
         self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
             .await;
         loop {
-            let line = tokio::time::timeout(Duration::from_secs(20), self.stdout.next_line())
-                .await
-                .expect("an answer in time")
-                .unwrap()
-                .expect("stdout open");
-            let message: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|err| panic!("stdout carried a non-JSON line {line:?}: {err}"));
-            assert_eq!(message["jsonrpc"], "2.0", "{line}");
+            let message = self.next_message().await;
             if message["id"] == json!(id) {
                 return message;
             }
         }
+    }
+
+    /// The next message on stdout, which must be a JSON-RPC message.
+    async fn next_message(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(20), self.stdout.next_line())
+            .await
+            .expect("an answer in time")
+            .unwrap()
+            .expect("stdout open");
+        let message: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|err| panic!("stdout carried a non-JSON line {line:?}: {err}"));
+        assert_eq!(message["jsonrpc"], "2.0", "{line}");
+        message
     }
 }
 
@@ -460,12 +466,7 @@ async fn pipelined_plain_calls_each_get_one_answer() {
     session.stdin.write_all(batch.as_bytes()).await.unwrap();
     let mut answered = std::collections::BTreeSet::new();
     while answered.len() < 300 {
-        let line = tokio::time::timeout(Duration::from_secs(20), session.stdout.next_line())
-            .await
-            .expect("every answer in time")
-            .unwrap()
-            .expect("stdout open");
-        let answer: Value = serde_json::from_str(&line).unwrap();
+        let answer = session.next_message().await;
         let id = answer["id"].as_u64().unwrap();
         assert!(answered.insert(id), "answered twice: {id}");
         assert_eq!(answer["result"]["isError"], false, "{answer}");
