@@ -44,7 +44,9 @@ pub struct FilesConfig {
     pub cache_bytes: u64,
     /// Watch the roots for changes made outside the service and evict them from the cache
     /// (default true). Without a watcher the cache is only invalidated by this service and
-    /// the event bus.
+    /// the event bus. If the OS refuses the watch (its limit on watches reached, in a large
+    /// tree), the service starts anyway, logs a warning and checks every cache hit against
+    /// the disk (as `verify_cache_hits`).
     pub watch: bool,
     /// Check on every cache hit, with one `stat`, that the file is still the one cached
     /// (default false). Turn it on when several instances share a root: another instance's

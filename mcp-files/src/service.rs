@@ -222,7 +222,7 @@ impl FilesService {
     }
 
     fn assemble(
-        config: FilesConfig,
+        mut config: FilesConfig,
         versions: Arc<dyn VersionStore>,
         locks: Arc<dyn LockManager>,
         audit: Arc<dyn AuditLog>,
@@ -231,10 +231,20 @@ impl FilesService {
         let roots = Arc::new(Roots::open(&config.roots)?);
         let cache = (config.cache_bytes > 0).then(|| L1::new(config.cache_bytes));
         let watcher = match (&cache, config.watch) {
-            (Some(cache), true) => Some(
-                cache::watch(roots.clone(), cache.clone())
-                    .map_err(|err| Error::Internal(format!("cannot watch the roots: {err}")))?,
-            ),
+            (Some(cache), true) => match cache::watch(roots.clone(), cache.clone()) {
+                Ok(watcher) => Some(watcher),
+                // Typically the OS limit on watches, in a large tree (a home directory, a
+                // checkout with its build output). The cache stays right without a watcher
+                // when every hit is checked against the file's stamp on disk.
+                Err(err) => {
+                    tracing::warn!(
+                        %err,
+                        "cannot watch the files roots; every cache hit is checked against the disk instead"
+                    );
+                    config.verify_cache_hits = true;
+                    None
+                }
+            },
             _ => None,
         };
         Ok(FilesService {
