@@ -260,9 +260,9 @@ async fn the_escape_corpus_is_refused_over_mcp_stdio() {
     .await;
 }
 
-/// Swaps `root/work` for a symlink to `outside` and back until `stop`; returns the swaps. A
-/// write that lands while `work` is missing recreates it as a directory: its files are moved
-/// back into the real one, so the swapping never stalls.
+/// Swaps `root/work` for a symlink to `outside` and back until `stop`; returns the swaps (the
+/// symlinks placed). A write that lands while `work` is missing recreates it as a directory:
+/// putting the real one back moves its files over first, so the swapping never stalls.
 fn swapper(
     root: std::path::PathBuf,
     outside: std::path::PathBuf,
@@ -272,25 +272,41 @@ fn swapper(
         let (work, real) = (root.join("work"), root.join("work_real"));
         let mut swaps = 0u64;
         while !stop.load(Ordering::Relaxed) {
+            put_back_the_real_directory(&work, &real);
             if std::fs::rename(&work, &real).is_err() {
                 std::thread::yield_now();
                 continue;
             }
-            let _ = std::os::unix::fs::symlink(&outside, &work);
-            std::thread::yield_now();
-            let _ = std::fs::remove_file(&work);
-            if let Ok(entries) = std::fs::read_dir(&work) {
-                for entry in entries.flatten() {
-                    let _ = std::fs::rename(entry.path(), real.join(entry.file_name()));
-                }
-                let _ = std::fs::remove_dir(&work);
+            if std::os::unix::fs::symlink(&outside, &work).is_ok() {
+                swaps += 1;
             }
-            let _ = std::fs::rename(&real, &work);
-            swaps += 1;
+            std::thread::yield_now();
+            put_back_the_real_directory(&work, &real);
             std::thread::sleep(Duration::from_micros(300));
         }
+        put_back_the_real_directory(&work, &real);
         swaps
     })
+}
+
+/// Removes the symlink at `work` and renames `real` back, first moving over the files of a
+/// `work` directory that a write recreated meanwhile.
+fn put_back_the_real_directory(work: &std::path::Path, real: &std::path::Path) {
+    for _ in 0..100 {
+        if !real.exists() {
+            return;
+        }
+        let _ = std::fs::remove_file(work);
+        if std::fs::rename(real, work).is_ok() {
+            return;
+        }
+        if let Ok(entries) = std::fs::read_dir(work) {
+            for entry in entries.flatten() {
+                let _ = std::fs::rename(entry.path(), real.join(entry.file_name()));
+            }
+        }
+        let _ = std::fs::remove_dir(work);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
