@@ -17,6 +17,10 @@ use mcp_core::{Error, RequestContext, Service};
 use mcp_files::{FilesService, ReadRange, WriteOptions};
 use proptest::prelude::*;
 
+#[path = "../../tests/support/directory_swap.rs"]
+mod directory_swap;
+use directory_swap::put_back_the_real_directory;
+
 /// A fixture dir holding the corpus's root, outside directory, sibling `root_evil/` and
 /// symlinks pointing out in every way.
 fn hostile() -> (Fixture, Escapes) {
@@ -428,27 +432,6 @@ async fn a_refused_call_to_a_new_nested_path_creates_no_directories() {
         .filter(|path| path.to_string_lossy().contains(".mcp-tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
-}
-
-/// Undoes a swap: removes the symlink at `work` and renames `real` back. A write that ran
-/// while neither was in place may have created `work` as a new directory; its files move
-/// into `real` first, so the swapper never gets stuck with both directories present.
-fn put_back_the_real_directory(work: &Path, real: &Path) {
-    for _ in 0..100 {
-        if !real.exists() {
-            return;
-        }
-        let _ = std::fs::remove_file(work);
-        if std::fs::rename(real, work).is_ok() {
-            return;
-        }
-        if let Ok(entries) = std::fs::read_dir(work) {
-            for entry in entries.flatten() {
-                let _ = std::fs::rename(entry.path(), real.join(entry.file_name()));
-            }
-        }
-        let _ = std::fs::remove_dir(work);
-    }
 }
 
 /// Swaps `root/work` for a symlink to `target` (absolute or relative) and back while writes

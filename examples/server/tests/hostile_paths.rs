@@ -21,6 +21,10 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+#[path = "../../../tests/support/directory_swap.rs"]
+mod directory_swap;
+use directory_swap::put_back_the_real_directory;
+
 /// One transport's answer: whether it refused, and everything it returned as text.
 struct Answer {
     refused: bool,
@@ -287,26 +291,6 @@ fn swapper(
         put_back_the_real_directory(&work, &real);
         swaps
     })
-}
-
-/// Removes the symlink at `work` and renames `real` back, first moving over the files of a
-/// `work` directory that a write recreated meanwhile.
-fn put_back_the_real_directory(work: &std::path::Path, real: &std::path::Path) {
-    for _ in 0..100 {
-        if !real.exists() {
-            return;
-        }
-        let _ = std::fs::remove_file(work);
-        if std::fs::rename(real, work).is_ok() {
-            return;
-        }
-        if let Ok(entries) = std::fs::read_dir(work) {
-            for entry in entries.flatten() {
-                let _ = std::fs::rename(entry.path(), real.join(entry.file_name()));
-            }
-        }
-        let _ = std::fs::remove_dir(work);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
