@@ -29,16 +29,14 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
-use crate::config::Limits;
 use crate::App;
 
 /// The MCP server handler; one per session (stdio has one, HTTP one per session).
 pub struct McpHandler {
-    registry: Registry,
     roots: Arc<Vec<PathBuf>>,
     events: Arc<dyn EventBus>,
+    /// The registry, the tool list and the request deadline.
     calls: ToolCalls,
-    limits: Limits,
     subscriptions: Mutex<HashMap<String, JoinHandle<()>>>,
 }
 
@@ -123,10 +121,8 @@ impl McpHandler {
                 tools: Arc::new(tools_of(&app.registry)),
                 timeout: app.config.limits.request_timeout(),
             },
-            registry: app.registry.clone(),
             roots: app.roots.clone(),
             events: app.events.clone(),
-            limits: app.config.limits.clone(),
             subscriptions: Mutex::new(HashMap::new()),
         }
     }
@@ -134,11 +130,9 @@ impl McpHandler {
     /// Another handler sharing this one's registry and tool list (for a new HTTP session).
     pub fn for_session(&self) -> Self {
         McpHandler {
-            registry: self.registry.clone(),
             roots: self.roots.clone(),
             events: self.events.clone(),
             calls: self.calls.clone(),
-            limits: self.limits.clone(),
             subscriptions: Mutex::new(HashMap::new()),
         }
     }
@@ -157,7 +151,7 @@ impl McpHandler {
                 .get::<RequestContext>()
                 .cloned()
                 .unwrap_or_else(RequestContext::anonymous)
-                .with_timeout(self.limits.request_timeout()),
+                .with_timeout(self.calls.timeout),
             None => self.calls.local_caller(),
         }
     }
@@ -390,6 +384,7 @@ impl ServerHandler for McpHandler {
             ListPosition::Files(index, inner) => {
                 let root = &self.roots[index.min(self.roots.len().saturating_sub(1))];
                 let page = self
+                    .calls
                     .registry
                     .call(
                         "files",
@@ -420,6 +415,7 @@ impl ServerHandler for McpHandler {
             }
             ListPosition::Memory(inner) => {
                 let page = self
+                    .calls
                     .registry
                     .call(
                         "memory",
@@ -457,6 +453,7 @@ impl ServerHandler for McpHandler {
         let uri = request.uri;
         if let Some(path) = uri.strip_prefix("file://") {
             let read = self
+                .calls
                 .registry
                 .call("files", "read", json!({"path": path}), &ctx)
                 .await;
@@ -475,11 +472,13 @@ impl ServerHandler for McpHandler {
             };
         }
         let value = if uri == GRAPH_URI {
-            self.registry
+            self.calls
+                .registry
                 .call("context", "read_graph", json!({}), &ctx)
                 .await
         } else if let Some((namespace, key)) = memory_uri(&uri) {
-            self.registry
+            self.calls
+                .registry
                 .call(
                     "memory",
                     "retrieve",
@@ -516,6 +515,7 @@ impl ServerHandler for McpHandler {
             let ctx = self.caller(&context);
             // The stat goes through the sandbox and the caller's scopes.
             match self
+                .calls
                 .registry
                 .call("files", "stat", json!({"path": path}), &ctx)
                 .await

@@ -51,11 +51,10 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 enum Answer {
     /// A message rmcp wrote, newline included.
     Written(Vec<u8>),
-    /// The outcome of a call answered next to rmcp, serialized by the writer: the reader
-    /// parses and runs calls while the writer turns outcomes into JSON, on the other core.
-    Call(RequestId, CallOutcome),
-    /// Outcomes the reader gathered while more input was already there (one hand-off and
-    /// one wake-up of the writer for all of them).
+    /// Outcomes of calls answered next to rmcp, serialized by the writer: the reader parses
+    /// and runs calls while the writer turns outcomes into JSON, on the other core. The
+    /// reader gathers those done at once while more input is waiting (one hand-off and one
+    /// wake-up of the writer for all of them); a call that took longer comes alone.
     Calls(Vec<(RequestId, CallOutcome)>),
 }
 
@@ -138,7 +137,6 @@ async fn write_answers<W: AsyncWrite + Unpin>(mut queued: mpsc::Receiver<Answer>
 fn append(batch: &mut Vec<u8>, scratch: &mut Vec<u8>, answer: Answer) {
     match answer {
         Answer::Written(bytes) => batch.extend_from_slice(&bytes),
-        Answer::Call(id, outcome) => append_answer(batch, scratch, id, outcome),
         Answer::Calls(outcomes) => {
             for (id, outcome) in outcomes {
                 append_answer(batch, scratch, id, outcome);
@@ -368,7 +366,7 @@ impl<R: AsyncRead + Unpin + Send> Reader<R> {
                 let answers = self.answers.clone();
                 tokio::spawn(async move {
                     let result = running.await;
-                    let _ = answers.send(Answer::Call(id, result)).await;
+                    let _ = answers.send(Answer::Calls(vec![(id, result)])).await;
                 });
             }
         }

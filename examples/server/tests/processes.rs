@@ -60,17 +60,13 @@ async fn two_processes_on_shared_backends_stay_coherent() {
     let namespace = format!("processes-{run}");
     let key = json!({"key": "shared", "namespace": namespace});
     let stored = |value: Value| json!({"key": "shared", "namespace": namespace, "value": value});
-    on_a.call("memory", "store", stored(json!("initial")))
-        .await
-        .unwrap();
-    let got = on_b.call("memory", "retrieve", key.clone()).await.unwrap();
-    assert_eq!(got["value"], "initial", "{got}");
-    for round in 0..ROUNDS {
-        on_a.call("memory", "store", stored(json!(round)))
+    let values = std::iter::once(json!("initial")).chain((0..ROUNDS).map(|round| json!(round)));
+    for value in values {
+        on_a.call("memory", "store", stored(value.clone()))
             .await
             .unwrap();
         let got = on_b.call("memory", "retrieve", key.clone()).await.unwrap();
-        assert_eq!(got["value"], json!(round), "B served a stale memory value");
+        assert_eq!(got["value"], value, "B served a stale memory value");
     }
     on_b.call("memory", "delete", key.clone()).await.unwrap();
     let err = on_a.call("memory", "retrieve", key).await.unwrap_err();
@@ -78,20 +74,11 @@ async fn two_processes_on_shared_backends_stay_coherent() {
 
     // Files: the same, on the shared root with versions in PostgreSQL.
     let path = format!("processes-{run}/shared.txt");
-    on_a.call(
-        "files",
-        "write",
-        json!({"path": path, "content": "initial"}),
-    )
-    .await
-    .unwrap();
-    let read = on_b
-        .call("files", "read", json!({"path": path}))
-        .await
-        .unwrap();
-    assert_eq!(read["content"], "initial", "{read}");
-    for round in 0..ROUNDS {
-        let content = format!("round {round}");
+    // The first write creates the file; each later one is a new version.
+    let contents: Vec<String> = std::iter::once("initial".to_owned())
+        .chain((0..ROUNDS).map(|round| format!("round {round}")))
+        .collect();
+    for content in &contents {
         on_a.call("files", "write", json!({"path": path, "content": content}))
             .await
             .unwrap();
@@ -126,10 +113,9 @@ async fn two_processes_on_shared_backends_stay_coherent() {
     assert_eq!(blocked.status(), 423);
     let body: Value = blocked.json().await.unwrap();
     assert_eq!(body["error"]["code"], "locked", "{body}");
-    let last = format!("round {}", ROUNDS - 1);
     assert_eq!(
-        std::fs::read_to_string(root.0.join(&path)).unwrap(),
-        last,
+        &std::fs::read_to_string(root.0.join(&path)).unwrap(),
+        contents.last().unwrap(),
         "the refused write left the file alone"
     );
     on_b.call(
