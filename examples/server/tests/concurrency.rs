@@ -57,10 +57,7 @@ fn is_whole(text: &str) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn racing_writers_one_winner_per_version_no_torn_file_no_gaps() {
     let root = TempRoot::new();
-    let mut config = ServerConfig {
-        roots: vec![root.0.clone()],
-        ..ServerConfig::default()
-    };
+    let mut config = root.config();
     // Versions in PostgreSQL when it runs, otherwise in memory.
     if let Some(postgres) = server_url("MCP_TEST_POSTGRES_URL") {
         config.backends.versions = postgres;
@@ -204,10 +201,7 @@ async fn lease_fencing_holds_across_two_instances_on_redis() {
         return;
     };
     let root = TempRoot::new();
-    let mut config = ServerConfig {
-        roots: vec![root.0.clone()],
-        ..ServerConfig::default()
-    };
+    let mut config = root.config();
     config.backends.locks = redis.clone();
     config.backends.events = redis;
     let a = TestServer::start(config.clone()).await;

@@ -48,10 +48,7 @@ fn urls() -> Option<Urls> {
 
 /// Memory on Redis, files on PostgreSQL, context on Neo4j.
 fn config(urls: &Urls, root: &TempRoot) -> ServerConfig {
-    let mut config = ServerConfig {
-        roots: vec![root.0.clone()],
-        ..ServerConfig::default()
-    };
+    let mut config = root.config();
     let b = &mut config.backends;
     b.kv = urls.redis.clone();
     b.events = urls.redis.clone();

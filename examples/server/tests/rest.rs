@@ -251,11 +251,7 @@ async fn foreign_origin_is_refused() {
 #[tokio::test]
 async fn health_metrics_and_listing() {
     let root = TempRoot::new();
-    let server = TestServer::start(ServerConfig {
-        roots: vec![root.0.clone()],
-        ..ServerConfig::default()
-    })
-    .await;
+    let server = TestServer::start(root.config()).await;
     post(
         &server,
         "/api/mcp/memory/store",
@@ -367,10 +363,7 @@ async fn health_metrics_and_listing() {
 #[tokio::test]
 async fn files_round_trip_and_lock_gives_423() {
     let root = TempRoot::new();
-    let config = ServerConfig {
-        roots: vec![root.0.clone()],
-        ..ServerConfig::default()
-    };
+    let config = root.config();
     let server = TestServer::start(config).await;
     let written = post(
         &server,
@@ -461,10 +454,7 @@ impl mcp_core::Service for Slow {
 #[tokio::test]
 async fn a_call_past_the_request_deadline_is_504() {
     let root = TempRoot::new();
-    let config = ServerConfig {
-        roots: vec![root.0.clone()],
-        ..ServerConfig::default()
-    };
+    let config = root.config();
     let mut app = mcp_server::App::build(ServerConfig {
         limits: mcp_server::config::Limits {
             request_timeout_ms: 100,

@@ -106,10 +106,7 @@ async fn file_change_named(watcher: &WsClient, path: &std::path::Path) -> serde_
 #[tokio::test]
 async fn subscribers_receive_file_change_events() {
     let root = TempRoot::new();
-    let config = ServerConfig {
-        roots: vec![root.0.clone()],
-        ..ServerConfig::default()
-    };
+    let config = root.config();
     let server = TestServer::start(config).await;
     let url = format!("ws://{}/ws/mcp", server.addr);
     let watcher = WsClient::connect(&url, None).await.unwrap();
@@ -267,10 +264,7 @@ async fn ws_connect_times_out_when_the_handshake_is_never_answered() {
 #[tokio::test]
 async fn ws_call_slower_than_the_timeout_fails_typed_and_the_late_answer_is_dropped() {
     let root = TempRoot::new();
-    let config = ServerConfig {
-        roots: vec![root.0.clone()],
-        ..ServerConfig::default()
-    };
+    let config = root.config();
     let server = TestServer::start(config).await;
     let url = format!("ws://{}/ws/mcp", server.addr);
     let hasty = WsClient::connect_with_timeout(&url, None, Duration::from_millis(1))

@@ -127,6 +127,14 @@ impl TempRoot {
         std::fs::create_dir_all(&path).unwrap();
         TempRoot(path.canonicalize().unwrap())
     }
+
+    /// The default (in-memory) server configuration with this directory as its only root.
+    pub fn config(&self) -> ServerConfig {
+        ServerConfig {
+            roots: vec![self.0.clone()],
+            ..ServerConfig::default()
+        }
+    }
 }
 
 impl Drop for TempRoot {
