@@ -37,6 +37,12 @@ async fn service(url: &str, namespace: &str) -> ContextService {
     .unwrap()
 }
 
+/// Every chunk of `namespace` is gone (the documents were deleted); then its index is dropped.
+async fn all_chunks_gone_then_drop_index(url: &str, namespace: &str) {
+    assert_eq!(chunk_count(url, namespace).await, 0);
+    drop_chunk_index(url, namespace).await;
+}
+
 /// Removes the test's chunk index (its graph namespace is emptied by the test itself).
 async fn drop_chunk_index(url: &str, namespace: &str) {
     Neo4jVectorIndex::connect(url, &index_name(namespace), DEFAULT_DIMENSIONS)
@@ -384,8 +390,7 @@ async fn add_links_relate_and_expand_on_neo4j() {
     for id in ["a", "b", "c", "d"] {
         assert!(context.delete(id).await.unwrap().deleted, "{id}");
     }
-    assert_eq!(chunk_count(&url, &namespace).await, 0);
-    drop_chunk_index(&url, &namespace).await;
+    all_chunks_gone_then_drop_index(&url, &namespace).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -444,8 +449,7 @@ async fn re_adding_an_id_replaces_the_document_on_neo4j() {
     assert!(found.is_empty(), "{found:?}");
 
     assert!(context.delete("doc").await.unwrap().deleted);
-    assert_eq!(chunk_count(&url, &namespace).await, 0);
-    drop_chunk_index(&url, &namespace).await;
+    all_chunks_gone_then_drop_index(&url, &namespace).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -526,8 +530,7 @@ async fn add_many_on_neo4j() {
     for id in &added.ids[..5] {
         assert!(context.delete(id).await.unwrap().deleted, "{id}");
     }
-    assert_eq!(chunk_count(&url, &namespace).await, 0);
-    drop_chunk_index(&url, &namespace).await;
+    all_chunks_gone_then_drop_index(&url, &namespace).await;
 }
 
 fn entity(name: &str, observations: &[&str]) -> Entity {
