@@ -722,16 +722,14 @@ async fn durable_writes_edits_and_restores_land_on_disk() {
         durable: true,
         ..WriteOptions::default()
     };
+    let on_disk = || std::fs::read(fx.root.join("deep/d.txt")).unwrap();
     let written = files
         .write("deep/d.txt", text("alpha\n"), durable())
         .await
         .unwrap();
     assert_eq!((written.version, written.size), (1, 6));
     assert_eq!(written.hash, mcp_backends::content_hash(b"alpha\n"));
-    assert_eq!(
-        std::fs::read(fx.root.join("deep/d.txt")).unwrap(),
-        b"alpha\n"
-    );
+    assert_eq!(on_disk(), b"alpha\n");
 
     let replaced = files
         .write(
@@ -745,10 +743,7 @@ async fn durable_writes_edits_and_restores_land_on_disk() {
         .await
         .unwrap();
     assert_eq!((replaced.version, replaced.size), (2, 5));
-    assert_eq!(
-        std::fs::read(fx.root.join("deep/d.txt")).unwrap(),
-        b"beta\n"
-    );
+    assert_eq!(on_disk(), b"beta\n");
 
     let edit = TextEdit {
         old_text: "beta".into(),
@@ -759,17 +754,11 @@ async fn durable_writes_edits_and_restores_land_on_disk() {
         .await
         .unwrap();
     assert_eq!((edited.version, edited.size, edited.dry_run), (3, 6, false));
-    assert_eq!(
-        std::fs::read(fx.root.join("deep/d.txt")).unwrap(),
-        b"gamma\n"
-    );
+    assert_eq!(on_disk(), b"gamma\n");
 
     let restored = files.restore("deep/d.txt", 1, durable()).await.unwrap();
     assert_eq!((restored.version, restored.size), (4, 6));
-    assert_eq!(
-        std::fs::read(fx.root.join("deep/d.txt")).unwrap(),
-        b"alpha\n"
-    );
+    assert_eq!(on_disk(), b"alpha\n");
 
     // A durable write that fails its precondition changes nothing and leaves no temp file.
     let err = files
@@ -784,10 +773,7 @@ async fn durable_writes_edits_and_restores_land_on_disk() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "{err:?}");
-    assert_eq!(
-        std::fs::read(fx.root.join("deep/d.txt")).unwrap(),
-        b"alpha\n"
-    );
+    assert_eq!(on_disk(), b"alpha\n");
 
     let ctx = RequestContext::local();
     let json_write = files
