@@ -110,7 +110,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ctx.principal().unwrap_or("anonymous")
         );
         match outcome {
-            Ok(result) => println!("  ok in {took:?}: {}", compact(&result)),
+            Ok(result) => println!("  ok in {took:?}: {}", compact(result.json())),
             Err(err) => println!(
                 "  {} (HTTP {}) in {took:?}: {err}",
                 err.code(),
@@ -140,11 +140,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The result as one line, shortened for the terminal.
-fn compact(value: &Value) -> String {
-    let text = value.to_string();
+fn compact(text: &str) -> String {
     if text.chars().count() > 220 {
         format!("{}…", text.chars().take(220).collect::<String>())
     } else {
-        text
+        text.to_owned()
     }
 }

@@ -9,7 +9,8 @@ use mcp_backends::memory::{HnswVectorIndex, MemoryGraphStore};
 use mcp_backends::vector::filter_matches;
 use mcp_backends::{Edge, GraphStore, Metadata, Node, VectorIndex, VectorRecord};
 use mcp_core::{
-    parse_params, to_result, ActionSpec, BackendHealth, Error, RequestContext, Result, Service,
+    parse_params, to_result, ActionOutput, ActionSpec, BackendHealth, Error, RequestContext,
+    Result, Service,
 };
 use serde_json::Value;
 
@@ -986,7 +987,12 @@ impl Service for ContextService {
         &self.actions
     }
 
-    async fn call(&self, action: &str, params: Value, ctx: &RequestContext) -> Result<Value> {
+    async fn call(
+        &self,
+        action: &str,
+        params: Value,
+        ctx: &RequestContext,
+    ) -> Result<ActionOutput> {
         let namespace = || ctx.namespace().map(str::to_owned);
         match action {
             "add" => {

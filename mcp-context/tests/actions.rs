@@ -272,6 +272,8 @@ async fn namespaces_partition_search() {
     let found = registry
         .call("context", "search", json!({"query": "shared words"}), &ctx)
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     let ids: Vec<&Value> = found["results"]
         .as_array()

@@ -700,6 +700,8 @@ async fn knowledge_graph_through_the_registry() {
             &ctx,
         )
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     assert_eq!(created["created"].as_array().unwrap().len(), 2);
     registry
@@ -729,6 +731,8 @@ async fn knowledge_graph_through_the_registry() {
             &ctx,
         )
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     assert_eq!(
         opened["relations"],

@@ -31,5 +31,6 @@ pub use error::{Error, Result};
 pub use middleware::unix_millis_now;
 pub use registry::{HealthReport, Registry, RegistryBuilder};
 pub use service::{
-    parse_params, to_result, ActionAnnotations, ActionSpec, BackendHealth, CacheStats, Service,
+    parse_params, to_result, ActionAnnotations, ActionOutput, ActionSpec, BackendHealth,
+    CacheStats, Service,
 };

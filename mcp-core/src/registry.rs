@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::middleware::{Call, Middleware, Next};
-use crate::{ActionSpec, BackendHealth, Error, RequestContext, Result, Service};
+use crate::{ActionOutput, ActionSpec, BackendHealth, Error, RequestContext, Result, Service};
 
 /// Registered services plus the middleware that wraps every call. Cheap to clone.
 #[derive(Clone)]
@@ -92,7 +92,7 @@ impl Registry {
         action: &str,
         params: Value,
         ctx: &RequestContext,
-    ) -> Result<Value> {
+    ) -> Result<ActionOutput> {
         let target = self
             .inner
             .services
@@ -242,7 +242,12 @@ mod tests {
         fn actions(&self) -> &[ActionSpec] {
             &self.actions
         }
-        async fn call(&self, action: &str, params: Value, _ctx: &RequestContext) -> Result<Value> {
+        async fn call(
+            &self,
+            action: &str,
+            params: Value,
+            _ctx: &RequestContext,
+        ) -> Result<ActionOutput> {
             if action == "panic" {
                 panic!("a bug in the service");
             }
@@ -250,7 +255,7 @@ mod tests {
                 let ms = params["ms"].as_u64().unwrap_or(0);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
-            Ok(params)
+            crate::to_result(&params)
         }
         async fn health(&self) -> Vec<BackendHealth> {
             vec![BackendHealth::from_ping("echo", "memory", Ok(()))]

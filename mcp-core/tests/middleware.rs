@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use mcp_core::middleware::{
     Audit, AuditRecord, AuditSink, Authorize, GcraLimiter, Metrics, Quota, RateLimit, RateLimiter,
 };
-use mcp_core::{ActionSpec, Error, Registry, RequestContext, Result, Scopes, Service};
+use mcp_core::{
+    to_result, ActionOutput, ActionSpec, Error, Registry, RequestContext, Result, Scopes, Service,
+};
 use serde_json::{json, Value};
 
 /// Counts the calls that reach it and answers `{"ok": true}` or fails on action `fail`.
@@ -41,11 +43,16 @@ impl Service for Inner {
     fn actions(&self) -> &[ActionSpec] {
         &self.actions
     }
-    async fn call(&self, action: &str, _params: Value, _ctx: &RequestContext) -> Result<Value> {
+    async fn call(
+        &self,
+        action: &str,
+        _params: Value,
+        _ctx: &RequestContext,
+    ) -> Result<ActionOutput> {
         *self.calls.lock().unwrap() += 1;
         match action {
             "fail" => Err(Error::Conflict("always".into())),
-            _ => Ok(json!({"ok": true})),
+            _ => to_result(&json!({"ok": true})),
         }
     }
 }
@@ -203,6 +210,23 @@ async fn audit_records_successes_and_failures() {
         (records[1].action.as_str(), records[1].outcome.as_str()),
         ("fail", "conflict")
     );
+}
+
+#[tokio::test]
+async fn audit_leaves_the_excepted_services_to_themselves() {
+    let sink = Arc::new(Collect::default());
+    let inner = Inner::new();
+    let registry = Registry::builder()
+        .layer(Audit::new(sink.clone()).except(["mock"]))
+        .service(inner.clone())
+        .build()
+        .unwrap();
+    registry
+        .call("mock", "read", json!({}), &RequestContext::local())
+        .await
+        .unwrap();
+    assert_eq!(inner.calls(), 1, "the call still runs");
+    assert!(sink.0.lock().unwrap().is_empty());
 }
 
 #[test]

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use base64::Engine;
 use mcp_core::middleware::AuditRecord;
 use mcp_core::{
-    parse_params, to_result, ActionSpec, BackendHealth, Error, RequestContext, Result, Service,
+    parse_params, to_result, ActionOutput, ActionSpec, BackendHealth, Error, RequestContext,
+    Result, Service,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -237,7 +238,8 @@ pub(crate) fn action_specs() -> Vec<ActionSpec> {
             "read",
             "Read a file (or a byte range, or its first/last lines, or an older version); text as text, binary as base64.",
         )
-        .read_only(),
+        .read_only()
+        .text_field("content"),
         ActionSpec::new::<ReadManyParams, ReadMany>("read_many", "Read several files; each path gets its content or its error.").read_only(),
         ActionSpec::new::<WriteParams, Written>(
             "write",
@@ -311,7 +313,7 @@ impl FilesService {
         action: &str,
         params: Value,
         ctx: &RequestContext,
-    ) -> Result<(Value, Option<u64>)> {
+    ) -> Result<(ActionOutput, Option<u64>)> {
         let sized = |size: u64| Some(size);
         match action {
             "read" => {
@@ -479,7 +481,12 @@ impl Service for FilesService {
     /// Runs the action and appends one access record (principal, action, path, outcome,
     /// bytes, duration) whatever the outcome. A failing audit log is reported in the logs and
     /// does not fail the action (the action already happened).
-    async fn call(&self, action: &str, params: Value, ctx: &RequestContext) -> Result<Value> {
+    async fn call(
+        &self,
+        action: &str,
+        params: Value,
+        ctx: &RequestContext,
+    ) -> Result<ActionOutput> {
         let started = Instant::now();
         let mut touched = Touched {
             target: target_of(&params),

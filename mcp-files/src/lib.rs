@@ -66,6 +66,8 @@
 //!
 //! let registry = Registry::builder().service(files).build()?;
 //! let read = registry.call("files", "read", json!({"path": "notes/todo.md"}), &RequestContext::local()).await?;
+//! // The result is JSON text, serialized once; `to_value` parses it for a look inside.
+//! let read = read.to_value()?;
 //! assert_eq!(read["version"], 1);
 //! # std::fs::remove_dir_all(&root).unwrap();
 //! # Ok(()) }

@@ -618,11 +618,15 @@ async fn json_calls_round_trip_and_append_access_records() {
             &ctx,
         )
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     assert_eq!(written["version"], 1);
     let read = files
         .call("read", json!({"path": "j.txt", "head": 1}), &ctx)
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     assert_eq!(read["content"], "json body");
     let b64 = base64::engine::general_purpose::STANDARD.encode([0u8, 1, 2]);
@@ -637,22 +641,30 @@ async fn json_calls_round_trip_and_append_access_records() {
     let read = files
         .call("read", json!({"path": "b.bin"}), &ctx)
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     assert_eq!(read["content_base64"], b64);
     let many = files
         .call("read_many", json!({"paths": ["j.txt", "nope.txt"]}), &ctx)
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     assert_eq!(many["results"][0]["result"]["content"], "json body");
     assert_eq!(many["results"][1]["error"]["code"], "not_found");
     let old = files
         .call("read", json!({"path": "j.txt", "version": 1}), &ctx)
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     assert_eq!(old["source"], "history");
     let lock = files
         .call("lock", json!({"path": "j.txt"}), &ctx)
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     assert_eq!(lock["owner"], "agent-7");
     let err = files
@@ -668,7 +680,12 @@ async fn json_calls_round_trip_and_append_access_records() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidArgument(_)));
-    let roots = files.call("roots", json!(null), &ctx).await.unwrap();
+    let roots = files
+        .call("roots", json!(null), &ctx)
+        .await
+        .unwrap()
+        .to_value()
+        .unwrap();
     assert_eq!(roots["roots"].as_array().unwrap().len(), 1);
     assert_eq!(files.actions().len(), 18);
 
@@ -783,6 +800,8 @@ async fn durable_writes_edits_and_restores_land_on_disk() {
             &ctx,
         )
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     assert_eq!(
         (json_write["version"].as_u64(), json_write["size"].as_u64()),
@@ -795,7 +814,7 @@ async fn durable_writes_edits_and_restores_land_on_disk() {
             &ctx,
         )
         .await
-        .unwrap();
+        .unwrap().to_value().unwrap();
     assert_eq!(json_edit["version"], 2);
     assert_eq!(std::fs::read(fx.root.join("deep/j.txt")).unwrap(), b"two\n");
     let json_restore = files
@@ -805,6 +824,8 @@ async fn durable_writes_edits_and_restores_land_on_disk() {
             &ctx,
         )
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     assert_eq!(json_restore["version"], 3);
     assert_eq!(std::fs::read(fx.root.join("deep/j.txt")).unwrap(), b"one\n");
@@ -832,7 +853,7 @@ async fn edit_move_and_delete_records_carry_their_bytes() {
         json!({"path": "e.txt", "edits": [{"old_text": "345", "new_text": "3456789"}], "dry_run": true}),
     )
     .await
-    .unwrap();
+    .unwrap().to_value().unwrap();
     assert_eq!(
         (dry["size"].as_u64(), dry["version"].as_u64()),
         (Some(9), Some(1))
@@ -842,22 +863,38 @@ async fn edit_move_and_delete_records_carry_their_bytes() {
         json!({"path": "e.txt", "edits": [{"old_text": "345", "new_text": "3456789"}]}),
     )
     .await
+    .unwrap()
+    .to_value()
     .unwrap();
     assert_eq!(edited["size"], 9);
     let moved = call("move", json!({"from": "e.txt", "to": "m/e.txt"}))
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     assert_eq!(moved["size"], 9);
     std::os::unix::fs::symlink("m/e.txt", fx.root.join("link")).unwrap();
-    let unlinked = call("delete", json!({"path": "link"})).await.unwrap();
+    let unlinked = call("delete", json!({"path": "link"}))
+        .await
+        .unwrap()
+        .to_value()
+        .unwrap();
     assert_eq!(unlinked["size"], 0);
     assert_eq!(
         std::fs::read(fx.root.join("m/e.txt")).unwrap(),
         b"123456789"
     );
-    let deleted = call("delete", json!({"path": "m/e.txt"})).await.unwrap();
+    let deleted = call("delete", json!({"path": "m/e.txt"}))
+        .await
+        .unwrap()
+        .to_value()
+        .unwrap();
     assert_eq!(deleted["size"], 9);
-    let emptied = call("delete", json!({"path": "m"})).await.unwrap();
+    let emptied = call("delete", json!({"path": "m"}))
+        .await
+        .unwrap()
+        .to_value()
+        .unwrap();
     assert_eq!(emptied["size"], 0);
 
     let mut records = files

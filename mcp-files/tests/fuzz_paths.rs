@@ -42,7 +42,11 @@ fn check(raw: &[u8]) {
     runtime.block_on(async {
         let ctx = RequestContext::local();
         for (action, args) in escapes::calls(&attempt) {
-            match files.call(action, args, &ctx).await {
+            match files
+                .call(action, args, &ctx)
+                .await
+                .and_then(|output| output.to_value())
+            {
                 Ok(result) => {
                     let text = result.to_string();
                     for secret in &escapes.secrets {

@@ -51,6 +51,8 @@ async fn history_and_access_log_survive_recreating_the_service() {
         let deleted = files
             .call("delete", json!({"path": "kept.txt"}), &ctx)
             .await
+            .unwrap()
+            .to_value()
             .unwrap();
         assert_eq!(deleted["size"], 14);
         assert!(files
@@ -97,6 +99,8 @@ async fn history_and_access_log_survive_recreating_the_service() {
             &ctx,
         )
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     assert_eq!(
         (edited["version"].as_u64(), edited["size"].as_u64()),
@@ -114,11 +118,15 @@ async fn history_and_access_log_survive_recreating_the_service() {
     let moved = files
         .call("move", json!({"from": "kept.txt", "to": "moved.txt"}), &ctx)
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     assert_eq!(moved["size"], 6);
     let read = files
         .call("read", json!({"path": "moved.txt"}), &ctx)
         .await
+        .unwrap()
+        .to_value()
         .unwrap();
     assert_eq!(read["content"], "one\n2\n");
 

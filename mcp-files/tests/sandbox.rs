@@ -50,7 +50,10 @@ async fn the_escape_corpus_touches_nothing_outside_and_reveals_no_targets() {
     let mut made = 0;
     for attempt in &escapes.attempts {
         for (action, args) in escapes::calls(attempt) {
-            let outcome = files.call(action, args, &ctx).await;
+            let outcome = files
+                .call(action, args, &ctx)
+                .await
+                .and_then(|output| output.to_value());
             let (refused, text) = match &outcome {
                 Ok(result) => (
                     escapes::refused_in_result(action, result),

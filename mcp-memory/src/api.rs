@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcp_core::{
-    parse_params, to_result, ActionSpec, BackendHealth, Error, RequestContext, Result, Service,
+    parse_params, to_result, ActionOutput, ActionSpec, BackendHealth, Error, RequestContext,
+    Result, Service,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -157,7 +158,12 @@ impl Service for MemoryService {
         &self.actions
     }
 
-    async fn call(&self, action: &str, params: Value, ctx: &RequestContext) -> Result<Value> {
+    async fn call(
+        &self,
+        action: &str,
+        params: Value,
+        ctx: &RequestContext,
+    ) -> Result<ActionOutput> {
         match action {
             "store" => {
                 let p: StoreParams = parse_params(action, params)?;
@@ -170,10 +176,7 @@ impl Service for MemoryService {
             }
             "retrieve" => {
                 let p: KeyParams = parse_params(action, params)?;
-                Ok(self
-                    .retrieve(namespace(&p.namespace, ctx), &p.key)
-                    .await?
-                    .into())
+                to_result(&self.retrieve(namespace(&p.namespace, ctx), &p.key).await?)
             }
             "retrieve_many" => {
                 let p: KeysParams = parse_params(action, params)?;

@@ -57,7 +57,7 @@
 //!
 //! let registry = Registry::builder().service(memory).build()?;
 //! let ctx = RequestContext::local().with_namespace("notes");
-//! let found = registry.call("memory", "retrieve", json!({"key": "todo"}), &ctx).await?;
+//! let found = registry.call("memory", "retrieve", json!({"key": "todo"}), &ctx).await?.to_value()?;
 //! assert_eq!(found["value"], json!(["write docs"]));
 //! # Ok(()) }
 //! ```

@@ -73,16 +73,6 @@ pub struct Retrieved {
     pub ttl_remaining: Option<u64>,
 }
 
-impl From<Retrieved> for Value {
-    /// The JSON result, moving the value rather than copying it.
-    fn from(retrieved: Retrieved) -> Self {
-        let mut result = serde_json::Map::new();
-        result.insert("value".to_owned(), retrieved.value);
-        result.insert("ttl_remaining".to_owned(), retrieved.ttl_remaining.into());
-        Value::Object(result)
-    }
-}
-
 /// Result of `retrieve_many`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RetrievedMany {

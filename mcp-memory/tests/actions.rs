@@ -20,6 +20,7 @@ fn registry(memory: Arc<MemoryService>) -> Registry {
 async fn call(reg: &Registry, action: &str, params: Value) -> mcp_core::Result<Value> {
     reg.call("memory", action, params, &RequestContext::local())
         .await
+        .and_then(|output| output.to_value())
 }
 
 #[tokio::test(start_paused = true)]
@@ -338,6 +339,7 @@ async fn namespaces_are_isolated() {
     let got = reg
         .call("memory", "retrieve", json!({"key": "k"}), &in_a)
         .await
+        .and_then(|output| output.to_value())
         .unwrap();
     assert_eq!(got["value"], "A");
     // The argument wins over the context; no namespace at all means `default`.
@@ -349,6 +351,7 @@ async fn namespaces_are_isolated() {
             &in_a,
         )
         .await
+        .and_then(|output| output.to_value())
         .unwrap();
     assert_eq!(got["value"], "B");
     assert!(call(&reg, "retrieve", json!({"key": "k"})).await.is_err());

@@ -9,13 +9,14 @@
 //! layer's authenticated [`RequestContext`] travels in the request parts, so scopes apply to MCP
 //! exactly as to REST.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mcp_backends::{Delivery, EventBus};
-use mcp_core::{ActionSpec, Error, Registry, RequestContext};
+use mcp_core::{ActionOutput, ActionSpec, Error, Registry, RequestContext};
 use mcp_memory::{EXPIRY_TOPIC, INVALIDATION_TOPIC};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
@@ -26,6 +27,9 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext as McpContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
@@ -46,10 +50,46 @@ pub struct McpHandler {
 pub struct ToolCalls {
     registry: Registry,
     tools: Arc<Vec<Tool>>,
+    /// What every tool name calls.
+    targets: Arc<HashMap<String, ToolTarget>>,
     timeout: Duration,
 }
 
+/// The action behind a tool.
+struct ToolTarget {
+    service: String,
+    action: String,
+    /// The action's [`ActionSpec::text_field`].
+    text_field: Option<Arc<str>>,
+}
+
 impl ToolCalls {
+    fn new(registry: &Registry, timeout: Duration) -> Self {
+        let actions = registry.actions();
+        let targets = actions
+            .iter()
+            .map(|(service, spec)| {
+                let target = ToolTarget {
+                    service: (*service).to_owned(),
+                    action: spec.name.clone(),
+                    text_field: spec.text_field.as_deref().map(Arc::from),
+                };
+                (tool_name(service, spec), target)
+            })
+            .collect();
+        ToolCalls {
+            registry: registry.clone(),
+            tools: Arc::new(
+                actions
+                    .into_iter()
+                    .map(|(service, spec)| tool_of(service, spec))
+                    .collect(),
+            ),
+            targets: Arc::new(targets),
+            timeout,
+        }
+    }
+
     /// The trusted local caller of a stdio session, with a request id of its own for every
     /// call and the configured deadline.
     pub fn local_caller(&self) -> RequestContext {
@@ -66,18 +106,24 @@ impl ToolCalls {
         arguments: Option<JsonObject>,
         caller: &RequestContext,
     ) -> Result<ToolOutcome, ErrorData> {
-        let unknown = || ErrorData::invalid_params(format!("unknown tool `{name}`"), None);
-        let Some((service, action)) = name.split_once('_') else {
-            return Err(unknown());
+        let Some(target) = self.targets.get(name) else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool `{name}`"),
+                None,
+            ));
         };
-        if !self.tools.iter().any(|tool| tool.name == name) {
-            return Err(unknown());
-        }
         let arguments = arguments.map_or(Value::Null, Value::Object);
-        match self.registry.call(service, action, arguments, caller).await {
-            Ok(value) if value.is_object() => Ok(ToolOutcome::Structured(value)),
-            Ok(value) => Ok(ToolOutcome::Other(
-                CallToolResult::success(vec![ContentBlock::text(value.to_string())]).into(),
+        match self
+            .registry
+            .call(&target.service, &target.action, arguments, caller)
+            .await
+        {
+            Ok(output) if output.is_object() => Ok(ToolOutcome::Structured(StructuredResult {
+                output,
+                text_field: target.text_field.clone(),
+            })),
+            Ok(output) => Ok(ToolOutcome::Other(
+                CallToolResult::success(vec![ContentBlock::text(output.json())]).into(),
             )),
             Err(err) if err.is_protocol_error() => Err(protocol_error(&err)),
             Err(err) => Ok(ToolOutcome::Other(
@@ -89,23 +135,125 @@ impl ToolCalls {
 
 /// A tool call's result.
 pub enum ToolOutcome {
-    /// Success with an object: the structured content, which the result also carries as
-    /// JSON text (for clients that predate structured content).
-    Structured(Value),
+    /// Success with an object: the structured content, which the result also carries as text
+    /// (for clients that predate structured content, and for the model).
+    Structured(StructuredResult),
     /// Any other result: a non-object value as text, or an action failure (`isError`).
     Other(CallToolResponse),
+}
+
+/// A successful result that is a JSON object.
+pub struct StructuredResult {
+    /// The result, an object, as the service serialized it.
+    pub output: ActionOutput,
+    /// Its field shown as text of its own (a file's content), from [`ActionSpec::text_field`].
+    text_field: Option<Arc<str>>,
+}
+
+/// A result split for its text content: the field shown as text of its own, and the rest.
+pub struct SplitResult<'a> {
+    /// The field's value: a JSON string, as written in the result.
+    pub text: &'a RawValue,
+    /// The other fields, as a JSON object.
+    pub rest: String,
+}
+
+impl StructuredResult {
+    /// The result's text content is the whole result as JSON, or, when the action shows a
+    /// field as text of its own and the result has it as a string, the other fields as JSON
+    /// followed by that text as is. This gives the second form.
+    pub fn split(&self) -> Option<SplitResult<'_>> {
+        let field = self.text_field.as_deref()?;
+        let fields = serde_json::from_str::<Fields>(self.output.json()).ok()?.0;
+        let text = fields
+            .iter()
+            .find(|(name, _)| name == field)
+            .map(|(_, value)| *value)
+            .filter(|value| value.get().starts_with('"'))?;
+        let mut rest = String::with_capacity(self.output.json().len() - text.get().len());
+        rest.push('{');
+        for (name, value) in fields.iter().filter(|(name, _)| name != field) {
+            if rest.len() > 1 {
+                rest.push(',');
+            }
+            rest.push_str(&serde_json::to_string(name.as_ref()).ok()?);
+            rest.push(':');
+            rest.push_str(value.get());
+        }
+        rest.push('}');
+        Some(SplitResult { text, rest })
+    }
+}
+
+/// The top-level fields of a JSON object, borrowed from its text (names with escapes are
+/// unescaped into strings of their own).
+struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = Fields<'de>;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
+                let mut fields = Vec::new();
+                while let Some((FieldName(name), value)) = map.next_entry()? {
+                    fields.push((name, value));
+                }
+                Ok(Fields(fields))
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+/// A field name, borrowed unless it had escapes.
+struct FieldName<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for FieldName<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = FieldName<'de>;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, name: &'de str) -> Result<FieldName<'de>, E> {
+                Ok(FieldName(Cow::Borrowed(name)))
+            }
+            fn visit_str<E>(self, name: &str) -> Result<FieldName<'de>, E> {
+                Ok(FieldName(Cow::Owned(name.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
 }
 
 impl From<ToolOutcome> for CallToolResponse {
     fn from(outcome: ToolOutcome) -> Self {
         match outcome {
-            ToolOutcome::Structured(value) => {
-                // `serde_json::to_string`, not `Display` (as `CallToolResult::structured`
-                // does), which goes through the formatter and costs more.
-                let text = serde_json::to_string(&value).unwrap_or_else(|_| value.to_string());
-                let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-                result.structured_content = Some(value);
-                result.into()
+            ToolOutcome::Structured(result) => {
+                let content = match result.split() {
+                    Some(split) => vec![
+                        ContentBlock::text(split.rest),
+                        ContentBlock::text(
+                            serde_json::from_str::<String>(split.text.get()).unwrap_or_default(),
+                        ),
+                    ],
+                    None => vec![ContentBlock::text(result.output.json())],
+                };
+                match result.output.to_value() {
+                    Ok(value) => {
+                        let mut response = CallToolResult::success(content);
+                        response.structured_content = Some(value);
+                        response.into()
+                    }
+                    Err(err) => {
+                        CallToolResult::error(vec![ContentBlock::text(err.to_string())]).into()
+                    }
+                }
             }
             ToolOutcome::Other(response) => response,
         }
@@ -116,11 +264,7 @@ impl McpHandler {
     /// A handler over the app's registry whose tools are listed once from its actions.
     pub fn new(app: &App) -> Self {
         McpHandler {
-            calls: ToolCalls {
-                registry: app.registry.clone(),
-                tools: Arc::new(tools_of(&app.registry)),
-                timeout: app.config.limits.request_timeout(),
-            },
+            calls: ToolCalls::new(&app.registry, app.config.limits.request_timeout()),
             roots: app.roots.clone(),
             events: app.events.clone(),
             subscriptions: Mutex::new(HashMap::new()),
@@ -182,18 +326,13 @@ impl Drop for McpHandler {
     }
 }
 
-/// The MCP tool for every action of the registry.
-pub fn tools_of(registry: &Registry) -> Vec<Tool> {
-    registry
-        .actions()
-        .into_iter()
-        .map(|(service, spec)| tool_of(service, spec))
-        .collect()
+fn tool_name(service: &str, spec: &ActionSpec) -> String {
+    format!("{service}_{}", spec.name)
 }
 
 fn tool_of(service: &str, spec: &ActionSpec) -> Tool {
     let mut tool = Tool::new(
-        format!("{service}_{}", spec.name),
+        tool_name(service, spec),
         spec.description.clone(),
         Arc::new(object_schema(&spec.params_schema).unwrap_or_else(empty_object_schema)),
     )
@@ -393,6 +532,7 @@ impl ServerHandler for McpHandler {
                         &ctx,
                     )
                     .await
+                    .and_then(|output| output.to_value())
                     .map_err(|err| protocol_error(&err))?;
                 for entry in page["entries"].as_array().into_iter().flatten() {
                     let (Some(path), Some("file")) =
@@ -424,6 +564,7 @@ impl ServerHandler for McpHandler {
                         &ctx,
                     )
                     .await
+                    .and_then(|output| output.to_value())
                     .map_err(|err| protocol_error(&err))?;
                 let namespace = ctx.namespace().unwrap_or("default");
                 for key in page["keys"].as_array().into_iter().flatten() {
@@ -456,7 +597,8 @@ impl ServerHandler for McpHandler {
                 .calls
                 .registry
                 .call("files", "read", json!({"path": path}), &ctx)
-                .await;
+                .await
+                .and_then(|output| output.to_value());
             return match read {
                 Ok(file) => {
                     let contents = match (file["content"].as_str(), file["content_base64"].as_str())
@@ -476,6 +618,7 @@ impl ServerHandler for McpHandler {
                 .registry
                 .call("context", "read_graph", json!({}), &ctx)
                 .await
+                .and_then(|output| output.to_value())
         } else if let Some((namespace, key)) = memory_uri(&uri) {
             self.calls
                 .registry
@@ -486,6 +629,7 @@ impl ServerHandler for McpHandler {
                     &ctx,
                 )
                 .await
+                .and_then(|output| output.to_value())
                 .map(|retrieved| retrieved["value"].clone())
         } else {
             return Err(ErrorData::resource_not_found(

@@ -50,6 +50,7 @@ pub async fn serve_stdio(
     // every read and write then runs on the IO reactor instead of a hand-off to the blocking
     // thread pool per message; terminals and files fall back to the blocking handles.
     let (stdin, stdout) = rmcp::transport::stdio_pipes();
+    grow_stdout_pipe();
     // A line longer than the body limit is dropped unread, as an oversized HTTP body is
     // refused, instead of being buffered up to rmcp's 16 MiB default.
     let max_line = app.config.limits.max_body_bytes;
@@ -87,6 +88,22 @@ pub async fn serve_stdio(
     let _ = tokio::time::timeout(FINAL_ANSWERS, plumbing.writer).await;
     ended?;
     Ok(())
+}
+
+/// Asks for a 1 MiB stdout pipe (Linux's default limit for unprivileged processes) instead of
+/// the default 64 KiB: with pipelined calls the writer then rarely waits for the client to
+/// read, and the client reads many answers per wake-up (`BENCHMARKS.md`). Not a pipe, or not
+/// Linux: nothing to do.
+fn grow_stdout_pipe() {
+    #[cfg(target_os = "linux")]
+    {
+        const STDOUT_PIPE: usize = 1 << 20;
+        let stdout = std::io::stdout();
+        match rustix::pipe::fcntl_setpipe_size(&stdout, STDOUT_PIPE) {
+            Ok(size) => tracing::debug!(size, "stdout pipe size"),
+            Err(err) => tracing::debug!(%err, "stdout pipe size left as it is"),
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

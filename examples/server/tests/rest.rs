@@ -445,9 +445,9 @@ impl mcp_core::Service for Slow {
         _action: &str,
         _params: Value,
         _ctx: &mcp_core::RequestContext,
-    ) -> mcp_core::Result<Value> {
+    ) -> mcp_core::Result<mcp_core::ActionOutput> {
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-        Ok(json!({"woke": true}))
+        mcp_core::to_result(&json!({"woke": true}))
     }
 }
 

@@ -18,4 +18,5 @@ pub async fn call(registry: &Registry, action: &str, params: Value) -> Result<Va
     registry
         .call("context", action, params, &RequestContext::local())
         .await
+        .and_then(|output| output.to_value())
 }

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::ActionOutput;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tokio::time::Instant;
 
 use super::{Call, Middleware, Next};
@@ -55,18 +55,34 @@ pub trait AuditSink: Send + Sync {
 #[derive(Clone)]
 pub struct Audit {
     sink: Arc<dyn AuditSink>,
+    /// Services whose calls this layer does not record.
+    except: Vec<String>,
 }
 
 impl Audit {
     /// Audits into `sink`.
     pub fn new(sink: Arc<dyn AuditSink>) -> Self {
-        Audit { sink }
+        Audit {
+            sink,
+            except: Vec::new(),
+        }
+    }
+
+    /// Leaves the calls of `services` unrecorded: those that write a record of their own
+    /// into the same log (the files service's access log, with path and bytes), which would
+    /// otherwise hold every such call twice.
+    pub fn except<S: Into<String>>(mut self, services: impl IntoIterator<Item = S>) -> Self {
+        self.except.extend(services.into_iter().map(Into::into));
+        self
     }
 }
 
 #[async_trait]
 impl Middleware for Audit {
-    async fn handle<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> Result<Value> {
+    async fn handle<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> Result<ActionOutput> {
+        if self.except.iter().any(|service| service == call.service) {
+            return next.run(call).await;
+        }
         let ctx = call.ctx;
         let service = call.service.to_owned();
         let action = call.action.name.clone();

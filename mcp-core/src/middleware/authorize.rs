@@ -1,8 +1,8 @@
 //! Middleware that lets a call through only when the caller is authenticated and holds the
 //! `service:action` scope.
 
+use crate::ActionOutput;
 use async_trait::async_trait;
-use serde_json::Value;
 
 use super::{Call, Middleware, Next};
 use crate::{Error, Result};
@@ -14,7 +14,7 @@ pub struct Authorize;
 
 #[async_trait]
 impl Middleware for Authorize {
-    async fn handle<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> Result<Value> {
+    async fn handle<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> Result<ActionOutput> {
         if call.ctx.principal().is_none() {
             return Err(Error::Unauthenticated(
                 "no valid credentials were presented".into(),

@@ -1,8 +1,8 @@
 //! Middleware that records a request counter and a latency histogram per service and action
 //! through the `metrics` facade (whatever recorder the application installs).
 
+use crate::ActionOutput;
 use async_trait::async_trait;
-use serde_json::Value;
 use tokio::time::Instant;
 
 use super::{Call, Middleware, Next};
@@ -19,7 +19,7 @@ pub struct Metrics;
 
 #[async_trait]
 impl Middleware for Metrics {
-    async fn handle<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> Result<Value> {
+    async fn handle<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> Result<ActionOutput> {
         let service = call.service.to_owned();
         let action = call.action.name.clone();
         let started = Instant::now();

@@ -20,7 +20,7 @@ pub use authorize::Authorize;
 pub use metrics::Metrics;
 pub use rate_limit::{GcraLimiter, Quota, RateLimit, RateLimiter};
 
-use crate::{ActionSpec, RequestContext, Result, Service};
+use crate::{ActionOutput, ActionSpec, RequestContext, Result, Service};
 
 /// One call on its way through the middleware.
 pub struct Call<'a> {
@@ -46,7 +46,7 @@ impl<'a> Next<'a> {
     }
 
     /// Passes the call to the next layer, or to the service after the last one.
-    pub async fn run(self, call: Call<'a>) -> Result<Value> {
+    pub async fn run(self, call: Call<'a>) -> Result<ActionOutput> {
         match self.rest.split_first() {
             Some((layer, rest)) => {
                 let next = Next {
@@ -68,5 +68,5 @@ impl<'a> Next<'a> {
 #[async_trait]
 pub trait Middleware: Send + Sync + 'static {
     /// Handles `call`, usually by doing something before and/or after `next.run(call)`.
-    async fn handle<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> Result<Value>;
+    async fn handle<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> Result<ActionOutput>;
 }

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::ActionOutput;
 use async_trait::async_trait;
-use serde_json::Value;
 use tokio::time::Instant;
 
 use super::{Call, Middleware, Next};
@@ -117,7 +117,7 @@ impl RateLimit {
 
 #[async_trait]
 impl Middleware for RateLimit {
-    async fn handle<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> Result<Value> {
+    async fn handle<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> Result<ActionOutput> {
         let key = call.ctx.principal().unwrap_or("anonymous");
         self.limiter.check(key).await?;
         next.run(call).await
