@@ -14,6 +14,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::types::FileContentJson;
 use crate::{
     Created, Deleted, Diff, Edited, FileContent, FilesService, Listing, Locked, Moved, ReadMany,
     ReadRange, RootList, SearchResults, Stat, TextEdit, Tree, Unlocked, Versions, WriteOptions,
@@ -329,8 +330,8 @@ impl FilesService {
                     }
                     None => self.read(&p.path, range_of(&p)?).await?,
                 };
-                let bytes = result.bytes().len() as u64;
-                Ok((to_result(&result)?, sized(bytes)))
+                let bytes = result.returned_len();
+                Ok((to_result(&FileContentJson(&result))?, sized(bytes)))
             }
             "read_many" => {
                 let p: ReadManyParams = parse_params(action, params)?;

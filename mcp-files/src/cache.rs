@@ -22,6 +22,7 @@ use moka::sync::Cache;
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 use crate::sandbox::Roots;
+use crate::types::SharedText;
 
 /// Topic of the event bus carrying invalidations between instances.
 pub const INVALIDATION_TOPIC: &str = "mcp.files.invalidate";
@@ -85,7 +86,7 @@ impl FileStamp {
 /// nor copies it.
 pub(crate) enum Body {
     /// UTF-8 without NUL bytes.
-    Text(Arc<str>),
+    Text(SharedText),
     /// Anything else.
     Binary(Arc<[u8]>),
 }
@@ -97,8 +98,24 @@ impl Body {
             return Body::Binary(content.into());
         }
         match String::from_utf8(content) {
-            Ok(text) => Body::Text(text.into()),
+            Ok(text) => Body::Text(SharedText::from(text)),
             Err(err) => Body::Binary(err.into_bytes().into()),
+        }
+    }
+
+    /// The same body, text with its JSON form made for the cache.
+    pub(crate) fn for_cache(self) -> Self {
+        match self {
+            Body::Text(text) => Body::Text(text.with_json_made()),
+            body => body,
+        }
+    }
+
+    /// Bytes held: the content and, for cached text, its JSON form.
+    pub(crate) fn weight(&self) -> usize {
+        match self {
+            Body::Text(text) => text.len() + text.extra_bytes(),
+            Body::Binary(bytes) => bytes.len(),
         }
     }
 
@@ -128,7 +145,7 @@ impl L1 {
         let entries = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|key: &Key, value: &Arc<CachedFile>| {
-                let bytes = value.body.bytes().len() + key.1.len() + value.hash.len() + 64;
+                let bytes = value.body.weight() + key.1.len() + value.hash.len() + 64;
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
             .build();

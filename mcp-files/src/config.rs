@@ -40,7 +40,9 @@ pub struct FilesConfig {
     pub default_lock_ttl: Duration,
     /// Longest lease `lock` grants (default 1 h); longer is `InvalidArgument`.
     pub max_lock_ttl: Duration,
-    /// Bytes of file content the L1 cache may hold (default 64 MiB; 0 disables it).
+    /// Bytes the L1 cache may hold (default 64 MiB; 0 disables it): file content and, for
+    /// text, its JSON string form, made once when the file is cached so that a JSON read
+    /// copies it instead of escaping the text again (about twice the text's size in all).
     pub cache_bytes: u64,
     /// Watch the roots for changes made outside the service and evict them from the cache
     /// (default true). Without a watcher the cache is only invalidated by this service and

@@ -85,6 +85,7 @@ pub use config::FilesConfig;
 pub use service::{FilesService, FilesServiceBuilder};
 pub use types::{
     Created, Deleted, Diff, Edited, Entry, FileContent, Kind, Listing, LockInfo, Locked, Moved,
-    ReadMany, ReadManyEntry, ReadRange, RootInfo, RootList, SearchMatch, SearchResults, Source,
-    Stat, TextEdit, Tree, TreeNode, Unlocked, VersionEntry, Versions, WriteOptions, Written,
+    ReadMany, ReadManyEntry, ReadRange, RootInfo, RootList, SearchMatch, SearchResults, SharedText,
+    Source, Stat, TextEdit, Tree, TreeNode, Unlocked, VersionEntry, Versions, WriteOptions,
+    Written,
 };

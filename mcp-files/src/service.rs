@@ -65,8 +65,8 @@ use crate::sandbox::{create_missing, io_error, Resolved, Roots};
 use crate::{
     Created, Deleted, Diff, Edited, Entry, FileContent, FilesConfig, Kind, Listing, LockInfo,
     Locked, Moved, ReadMany, ReadManyEntry, ReadRange, RootInfo, RootList, SearchMatch,
-    SearchResults, Source, Stat, TextEdit, Tree, TreeNode, Unlocked, VersionEntry, Versions,
-    WriteOptions, Written,
+    SearchResults, SharedText, Source, Stat, TextEdit, Tree, TreeNode, Unlocked, VersionEntry,
+    Versions, WriteOptions, Written,
 };
 
 /// Number of per-path stripe locks serializing record + rename within one instance.
@@ -380,8 +380,11 @@ impl FilesService {
             }
         };
         let hash = version.hash.clone().unwrap_or_default();
+        // A file that will be cached gets its JSON form made once, now.
+        let cacheable = self.cache.is_some() && content.len() as u64 <= self.config.max_read_bytes;
+        let body = Body::new(content);
         let file = CachedFile {
-            body: Body::new(content),
+            body: if cacheable { body.for_cache() } else { body },
             version: version.version,
             hash,
             stamp,
@@ -398,7 +401,6 @@ impl FilesService {
         let result = self.present(shown, &file, range, Source::Disk);
         if let (Some(cache), Some(generation)) = (&self.cache, generation) {
             let (_, rest) = self.roots.locate(path)?;
-            let cacheable = file.body.bytes().len() as u64 <= self.config.max_read_bytes;
             if let Some(plain) =
                 Roots::plain(rest).filter(|p| cacheable && Path::new(p) == resolved.rel)
             {
@@ -1386,7 +1388,7 @@ impl FilesService {
         if is_text(&content) {
             Ok(FileContent {
                 path: shown,
-                content: String::from_utf8(content).ok().map(Arc::from),
+                content: String::from_utf8(content).ok().map(SharedText::from),
                 content_base64: None,
                 size,
                 version,
@@ -1744,7 +1746,7 @@ fn encode(
     source: Source,
 ) -> FileContent {
     let (content, content_base64) = if is_text(part) {
-        (std::str::from_utf8(part).ok().map(Arc::from), None)
+        (std::str::from_utf8(part).ok().map(SharedText::from), None)
     } else {
         (
             None,
