@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::sync::{Arc, OnceLock};
 
 use crate::{Error, RequestContext, Result};
 
@@ -193,8 +194,12 @@ pub fn parse_params<T: DeserializeOwned>(action: &str, params: Value) -> Result<
 /// Serializes an action result.
 pub fn to_result<T: Serialize>(result: &T) -> Result<ActionOutput> {
     serde_json::value::to_raw_value(result)
-        .map(ActionOutput)
-        .map_err(|err| Error::Internal(format!("result serialization failed: {err}")))
+        .map(|json| ActionOutput(Output::Json(json)))
+        .map_err(serialization_failed)
+}
+
+fn serialization_failed(err: serde_json::Error) -> Error {
+    Error::Internal(format!("result serialization failed: {err}"))
 }
 
 /// An action's result as JSON text, serialized once by the service ([`to_result`]).
@@ -202,17 +207,109 @@ pub fn to_result<T: Serialize>(result: &T) -> Result<ActionOutput> {
 /// content) instead of building a [`Value`] tree and serializing it again; building and
 /// freeing that tree was a fifth of the CPU of a small call (`BENCHMARKS.md`).
 #[derive(Clone, Debug)]
-pub struct ActionOutput(Box<RawValue>);
+pub struct ActionOutput(Output);
+
+#[derive(Clone, Debug)]
+enum Output {
+    /// The whole result.
+    Json(Box<RawValue>),
+    /// An object kept in two pieces, [`ActionOutput::with_text`].
+    WithText {
+        field: &'static str,
+        text: Arc<RawValue>,
+        rest: Box<RawValue>,
+        /// The whole object, put together when first asked for.
+        whole: OnceLock<Box<str>>,
+    },
+}
+
+/// The pieces of a result made by [`ActionOutput::with_text`].
+pub struct TextPieces<'a> {
+    /// The name of the field holding the text.
+    pub field: &'a str,
+    /// The text, a JSON string.
+    pub text: &'a RawValue,
+    /// The other fields, a JSON object.
+    pub rest: &'a RawValue,
+}
 
 impl ActionOutput {
+    /// An object result whose string field `field` is `text`, already a JSON string (a
+    /// cached file's text, escaped once when it was cached), and whose other fields are
+    /// `rest`, which must serialize to an object without `field`. MCP shows such a text on
+    /// its own ([`ActionSpec::text_field`]) and gets the pieces without parsing the result.
+    pub fn with_text<T: Serialize>(
+        field: &'static str,
+        text: Arc<RawValue>,
+        rest: &T,
+    ) -> Result<ActionOutput> {
+        let rest = serde_json::value::to_raw_value(rest).map_err(serialization_failed)?;
+        if !text.get().starts_with('"') || !rest.get().starts_with('{') {
+            return Err(Error::Internal(format!(
+                "result field `{field}` must be a string beside an object"
+            )));
+        }
+        Ok(ActionOutput(Output::WithText {
+            field,
+            text,
+            rest,
+            whole: OnceLock::new(),
+        }))
+    }
+
     /// The result's compact JSON text.
     pub fn json(&self) -> &str {
-        self.0.get()
+        match &self.0 {
+            Output::Json(json) => json.get(),
+            Output::WithText {
+                field,
+                text,
+                rest,
+                whole,
+            } => whole.get_or_init(|| {
+                let rest = rest.get();
+                let mut json =
+                    String::with_capacity(field.len() + text.get().len() + rest.len() + 4);
+                json.push_str("{\"");
+                json.push_str(field);
+                json.push_str("\":");
+                json.push_str(text.get());
+                match &rest[1..] {
+                    "}" => json.push('}'),
+                    others => {
+                        json.push(',');
+                        json.push_str(others);
+                    }
+                }
+                json.into_boxed_str()
+            }),
+        }
+    }
+
+    /// The result's compact JSON text, owned (a response body).
+    pub fn into_json(self) -> String {
+        match self.0 {
+            Output::Json(json) => String::from(Box::<str>::from(json)),
+            with_text => ActionOutput(with_text).json().to_owned(),
+        }
+    }
+
+    /// The pieces of a result made by [`ActionOutput::with_text`].
+    pub fn text_pieces(&self) -> Option<TextPieces<'_>> {
+        match &self.0 {
+            Output::Json(_) => None,
+            Output::WithText {
+                field, text, rest, ..
+            } => Some(TextPieces { field, text, rest }),
+        }
     }
 
     /// Whether the result is a JSON object.
     pub fn is_object(&self) -> bool {
-        self.json().starts_with('{')
+        match &self.0 {
+            Output::Json(json) => json.get().starts_with('{'),
+            Output::WithText { .. } => true,
+        }
     }
 
     /// The result as a [`Value`], for callers that look inside it.
@@ -224,7 +321,12 @@ impl ActionOutput {
 
 impl Serialize for ActionOutput {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        match &self.0 {
+            Output::Json(json) => json.serialize(serializer),
+            Output::WithText { .. } => RawValue::from_string(self.json().to_owned())
+                .map_err(serde::ser::Error::custom)?
+                .serialize(serializer),
+        }
     }
 }
 

@@ -14,7 +14,6 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::types::FileContentJson;
 use crate::{
     Created, Deleted, Diff, Edited, FileContent, FilesService, Listing, Locked, Moved, ReadMany,
     ReadRange, RootList, SearchResults, Stat, TextEdit, Tree, Unlocked, Versions, WriteOptions,
@@ -331,7 +330,7 @@ impl FilesService {
                     None => self.read(&p.path, range_of(&p)?).await?,
                 };
                 let bytes = result.returned_len();
-                Ok((to_result(&FileContentJson(&result))?, sized(bytes)))
+                Ok((result.to_output()?, sized(bytes)))
             }
             "read_many" => {
                 let p: ReadManyParams = parse_params(action, params)?;

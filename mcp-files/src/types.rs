@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use mcp_core::{to_result, ActionOutput};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -68,6 +69,11 @@ impl SharedText {
     /// The text as a JSON string, when the cache made it.
     fn json(&self) -> Option<&RawValue> {
         self.json.as_deref()
+    }
+
+    /// The text as a JSON string, shared, when the cache made it.
+    fn json_shared(&self) -> Option<Arc<RawValue>> {
+        self.json.clone()
     }
 
     /// Bytes held besides the text (its JSON form), for the cache's weight.
@@ -161,22 +167,26 @@ pub struct FileContent {
 }
 
 /// A [`FileContent`] as the JSON API writes it with serde_json: the same JSON, with cached
-/// text copied in the JSON form the cache keeps instead of escaped again. (A wrapper, not
+/// text copied in the JSON form the cache keeps instead of escaped again, or without the
+/// content, which then goes beside it ([`FileContent::to_output`]). (A wrapper, not
 /// `FileContent`'s own `Serialize`: that form is serde_json's alone.)
-pub(crate) struct FileContentJson<'a>(pub(crate) &'a FileContent);
+struct FileContentJson<'a> {
+    file: &'a FileContent,
+    with_content: bool,
+}
 
 impl Serialize for FileContentJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let file = self.0;
+        let file = self.file;
         let mut out = serializer.serialize_struct("FileContent", 8)?;
         out.serialize_field("path", &file.path)?;
         match &file.content {
-            Some(text) => match text.json() {
+            Some(text) if self.with_content => match text.json() {
                 Some(json) => out.serialize_field("content", json)?,
                 None => out.serialize_field("content", text)?,
             },
-            None => out.skip_field("content")?,
+            _ => out.skip_field("content")?,
         }
         match &file.content_base64 {
             Some(encoded) => out.serialize_field("content_base64", encoded)?,
@@ -195,6 +205,25 @@ impl Serialize for FileContentJson<'_> {
 }
 
 impl FileContent {
+    /// The JSON result: cached text goes as the JSON string the cache keeps, beside the other
+    /// fields, so neither escaping nor parsing is needed to show it as text of its own.
+    pub(crate) fn to_output(&self) -> mcp_core::Result<ActionOutput> {
+        match self.content.as_ref().and_then(SharedText::json_shared) {
+            Some(text) => ActionOutput::with_text(
+                "content",
+                text,
+                &FileContentJson {
+                    file: self,
+                    with_content: false,
+                },
+            ),
+            None => to_result(&FileContentJson {
+                file: self,
+                with_content: true,
+            }),
+        }
+    }
+
     /// The returned bytes, whichever field carries them.
     pub fn bytes(&self) -> Vec<u8> {
         use base64::Engine;
@@ -558,7 +587,7 @@ mod tests {
     }
 
     #[test]
-    fn the_json_view_writes_what_serde_derives() {
+    fn the_json_output_holds_what_serde_derives() {
         let cached = |text: &str| FileContent {
             content: Some(SharedText::with_json(Arc::from(text))),
             hash: Some("h".into()),
@@ -573,9 +602,14 @@ mod tests {
             file(None, None),
         ];
         for case in &cases {
+            let output = case.to_output().unwrap();
+            // The same fields and values (a text kept apart comes first).
+            assert_eq!(output, serde_json::to_value(case).unwrap());
             assert_eq!(
-                serde_json::to_string(&FileContentJson(case)).unwrap(),
-                serde_json::to_string(case).unwrap()
+                output.text_pieces().is_some(),
+                case.content
+                    .as_ref()
+                    .is_some_and(|text| text.json().is_some())
             );
         }
     }

@@ -236,7 +236,15 @@ async fn rest_call(
         .call(&service, &action, params, &ctx)
         .await
     {
-        Ok(result) => Json(result).into_response(),
+        // The service's JSON text, as it is.
+        Ok(result) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            result.into_json(),
+        )
+            .into_response(),
         Err(err) => error_response(&err),
     }
 }

@@ -155,7 +155,7 @@ pub struct SplitResult<'a> {
     /// The field's value: a JSON string, as written in the result.
     pub text: &'a RawValue,
     /// The other fields, as a JSON object.
-    pub rest: String,
+    pub rest: Cow<'a, str>,
 }
 
 impl StructuredResult {
@@ -164,6 +164,17 @@ impl StructuredResult {
     /// followed by that text as is. This gives the second form.
     pub fn split(&self) -> Option<SplitResult<'_>> {
         let field = self.text_field.as_deref()?;
+        if let Some(pieces) = self
+            .output
+            .text_pieces()
+            .filter(|pieces| pieces.field == field)
+        {
+            // Made in pieces by the service: nothing to parse.
+            return Some(SplitResult {
+                text: pieces.text,
+                rest: Cow::Borrowed(pieces.rest.get()),
+            });
+        }
         let fields = serde_json::from_str::<Fields>(self.output.json()).ok()?.0;
         let text = fields
             .iter()
@@ -181,7 +192,10 @@ impl StructuredResult {
             rest.push_str(value.get());
         }
         rest.push('}');
-        Some(SplitResult { text, rest })
+        Some(SplitResult {
+            text,
+            rest: Cow::Owned(rest),
+        })
     }
 }
 
@@ -237,7 +251,7 @@ impl From<ToolOutcome> for CallToolResponse {
             ToolOutcome::Structured(result) => {
                 let content = match result.split() {
                     Some(split) => vec![
-                        ContentBlock::text(split.rest),
+                        ContentBlock::text(split.rest.into_owned()),
                         ContentBlock::text(
                             serde_json::from_str::<String>(split.text.get()).unwrap_or_default(),
                         ),

@@ -231,7 +231,7 @@ fn write_structured(
     match result.split() {
         None => serde_json::to_writer(&mut *line, result.output.json())?,
         Some(split) => {
-            serde_json::to_writer(&mut *line, &split.rest)?;
+            serde_json::to_writer(&mut *line, &*split.rest)?;
             line.extend_from_slice(br#"},{"type":"text","text":"#);
             line.extend_from_slice(split.text.get().as_bytes());
         }
