@@ -234,7 +234,8 @@ pub struct TextPieces<'a> {
 }
 
 impl ActionOutput {
-    /// An object result whose string field `field` is `text`, already a JSON string (a
+    /// An object result whose string field `field` (a name that needs no JSON escaping) is
+    /// `text`, already a JSON string (a
     /// cached file's text, escaped once when it was cached), and whose other fields are
     /// `rest`, which must serialize to an object without `field`. MCP shows such a text on
     /// its own ([`ActionSpec::text_field`]) and gets the pieces without parsing the result.
@@ -244,7 +245,10 @@ impl ActionOutput {
         rest: &T,
     ) -> Result<ActionOutput> {
         let rest = serde_json::value::to_raw_value(rest).map_err(serialization_failed)?;
-        if !text.get().starts_with('"') || !rest.get().starts_with('{') {
+        let plain_name = !field
+            .chars()
+            .any(|c| c == '"' || c == '\\' || c.is_control());
+        if !plain_name || !text.get().starts_with('"') || !rest.get().starts_with('{') {
             return Err(Error::Internal(format!(
                 "result field `{field}` must be a string beside an object"
             )));
@@ -261,28 +265,37 @@ impl ActionOutput {
     pub fn json(&self) -> &str {
         match &self.0 {
             Output::Json(json) => json.get(),
+            Output::WithText { whole, .. } => whole.get_or_init(|| {
+                let mut json = Vec::new();
+                self.write_json(&mut json);
+                match String::from_utf8(json) {
+                    Ok(json) => json.into_boxed_str(),
+                    Err(err) => String::from_utf8_lossy(err.as_bytes()).into(),
+                }
+            }),
+        }
+    }
+
+    /// Appends the result's compact JSON text to `out`, without putting a result made in
+    /// pieces together first.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        match &self.0 {
+            Output::Json(json) => out.extend_from_slice(json.get().as_bytes()),
             Output::WithText {
-                field,
-                text,
-                rest,
-                whole,
-            } => whole.get_or_init(|| {
-                let rest = rest.get();
-                let mut json =
-                    String::with_capacity(field.len() + text.get().len() + rest.len() + 4);
-                json.push_str("{\"");
-                json.push_str(field);
-                json.push_str("\":");
-                json.push_str(text.get());
-                match &rest[1..] {
-                    "}" => json.push('}'),
+                field, text, rest, ..
+            } => {
+                out.extend_from_slice(b"{\"");
+                out.extend_from_slice(field.as_bytes());
+                out.extend_from_slice(b"\":");
+                out.extend_from_slice(text.get().as_bytes());
+                match &rest.get()[1..] {
+                    "}" => out.push(b'}'),
                     others => {
-                        json.push(',');
-                        json.push_str(others);
+                        out.push(b',');
+                        out.extend_from_slice(others.as_bytes());
                     }
                 }
-                json.into_boxed_str()
-            }),
+            }
         }
     }
 
@@ -340,6 +353,7 @@ impl PartialEq<Value> for ActionOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
@@ -355,6 +369,50 @@ mod tests {
         assert_eq!(spec.params_schema["type"], "object");
         assert_eq!(spec.params_schema["required"], serde_json::json!(["path"]));
         assert!(spec.annotations.read_only && spec.annotations.idempotent);
+    }
+
+    #[test]
+    fn an_output_in_pieces_reads_as_the_whole_object() {
+        let text = Arc::from(serde_json::value::to_raw_value("a \"quoted\"\nline").unwrap());
+        let output = ActionOutput::with_text("content", text, &json!({"version": 2})).unwrap();
+        let whole = json!({"content": "a \"quoted\"\nline", "version": 2});
+        assert_eq!(output, whole);
+        assert!(output.is_object());
+        let mut written = Vec::new();
+        output.write_json(&mut written);
+        assert_eq!(written, output.json().as_bytes());
+        assert_eq!(serde_json::to_value(&output).unwrap(), whole);
+        let pieces = output.text_pieces().unwrap();
+        assert_eq!(
+            (pieces.field, pieces.rest.get()),
+            ("content", r#"{"version":2}"#)
+        );
+        assert_eq!(output.clone().into_json(), output.json());
+
+        let alone = ActionOutput::with_text(
+            "content",
+            Arc::from(serde_json::value::to_raw_value("x").unwrap()),
+            &json!({}),
+        )
+        .unwrap();
+        assert_eq!(alone.json(), r#"{"content":"x"}"#);
+
+        let plain = to_result(&json!([1, 2])).unwrap();
+        assert!(!plain.is_object() && plain.text_pieces().is_none());
+        assert_eq!(plain.into_json(), "[1,2]");
+    }
+
+    #[test]
+    fn an_output_in_pieces_needs_a_string_beside_an_object() {
+        let raw = |value: Value| Arc::from(serde_json::value::to_raw_value(&value).unwrap());
+        for (field, text, rest) in [
+            ("content", raw(json!(1)), json!({})),
+            ("content", raw(json!("x")), json!([1])),
+            ("con\"tent", raw(json!("x")), json!({})),
+        ] {
+            let made = ActionOutput::with_text(field, text, &rest);
+            assert!(matches!(made, Err(Error::Internal(_))), "{field} {rest}");
+        }
     }
 
     #[test]

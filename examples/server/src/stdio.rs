@@ -237,7 +237,7 @@ fn write_structured(
         }
     }
     line.extend_from_slice(br#"}],"structuredContent":"#);
-    line.extend_from_slice(result.output.json().as_bytes());
+    result.output.write_json(line);
     line.extend_from_slice(br#","isError":false}}"#);
     Ok(())
 }
