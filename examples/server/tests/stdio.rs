@@ -392,6 +392,48 @@ async fn a_subscription_never_follows_a_symlink_swapped_in_outside_the_root() {
     std::fs::remove_dir_all(&base).ok();
 }
 
+/// `files_read` gives the file's text as a text block of its own, after the other fields as
+/// JSON, read from disk or from the cache, on the direct path and through rmcp alike.
+#[tokio::test]
+async fn a_file_read_shows_the_text_as_it_is() {
+    let (mut session, _) = Session::start("2025-11-25").await;
+    let root = session._scratch.as_ref().unwrap().0.clone();
+    let text = "line one\n\"two\" \\ tab\t é\n";
+    std::fs::write(root.join("shown.txt"), text).unwrap();
+    let read = json!({"name": "files_read", "arguments": {"path": "shown.txt"}});
+    let mut through_rmcp = read.clone();
+    through_rmcp["_meta"] = json!({});
+    let check = |answer: &Value| {
+        let result = &answer["result"];
+        assert_eq!(result["isError"], false, "{answer}");
+        let blocks = result["content"].as_array().unwrap();
+        assert_eq!(blocks.len(), 2, "{answer}");
+        assert_eq!(blocks[1]["text"], text, "{answer}");
+        let fields: Value = serde_json::from_str(blocks[0]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(fields["version"], 1, "{answer}");
+        assert_eq!(fields["path"], "shown.txt", "{answer}");
+        assert!(fields.get("content").is_none(), "{answer}");
+        assert_eq!(result["structuredContent"]["content"], text, "{answer}");
+        result["structuredContent"]["source"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // The first read comes from disk. The watcher's event for the write above may still
+    // empty the cache after it, so read until a read comes from the cache (made in pieces).
+    assert_eq!(
+        check(&session.request(700, "tools/call", read.clone()).await),
+        "disk"
+    );
+    let mut id = 701;
+    while check(&session.request(id, "tools/call", read.clone()).await) != "cache" {
+        assert!(id < 900, "no read came from the cache");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        id += 1;
+    }
+    check(&session.request(id + 1, "tools/call", through_rmcp).await);
+}
+
 /// Plain `tools/call` requests are answered by the transport next to rmcp (`stdio.rs`); the same
 /// call with a `_meta` goes through rmcp's handler. Both must give the same answer.
 #[tokio::test]
