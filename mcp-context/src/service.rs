@@ -9,8 +9,8 @@ use mcp_backends::memory::{HnswVectorIndex, MemoryGraphStore};
 use mcp_backends::vector::filter_matches;
 use mcp_backends::{Edge, GraphStore, Metadata, Node, VectorIndex, VectorRecord};
 use mcp_core::{
-    parse_params, to_result, ActionOutput, ActionSpec, BackendHealth, Error, RequestContext,
-    Result, Service,
+    parse_params, to_result, ActionOutput, ActionSpec, BackendHealth, Error, Params,
+    RequestContext, Result, Service,
 };
 use serde_json::Value;
 
@@ -990,7 +990,7 @@ impl Service for ContextService {
     async fn call(
         &self,
         action: &str,
-        params: Value,
+        params: Params,
         ctx: &RequestContext,
     ) -> Result<ActionOutput> {
         let namespace = || ctx.namespace().map(str::to_owned);

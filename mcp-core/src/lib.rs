@@ -32,5 +32,5 @@ pub use middleware::unix_millis_now;
 pub use registry::{HealthReport, Registry, RegistryBuilder};
 pub use service::{
     parse_params, to_result, ActionAnnotations, ActionOutput, ActionSpec, BackendHealth,
-    CacheStats, Service,
+    CacheStats, Params, Service,
 };

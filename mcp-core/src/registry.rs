@@ -9,10 +9,11 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::middleware::{Call, Middleware, Next};
-use crate::{ActionOutput, ActionSpec, BackendHealth, Error, RequestContext, Result, Service};
+use crate::{
+    ActionOutput, ActionSpec, BackendHealth, Error, Params, RequestContext, Result, Service,
+};
 
 /// Registered services plus the middleware that wraps every call. Cheap to clone.
 #[derive(Clone)]
@@ -90,7 +91,7 @@ impl Registry {
         &self,
         service: &str,
         action: &str,
-        params: Value,
+        params: impl Into<Params>,
         ctx: &RequestContext,
     ) -> Result<ActionOutput> {
         let target = self
@@ -106,7 +107,7 @@ impl Registry {
         let call = Call {
             service,
             action: spec,
-            params,
+            params: params.into(),
             ctx,
         };
         let next = Next::new(&self.inner.middleware, target.as_ref());
@@ -214,7 +215,7 @@ mod tests {
     use std::time::Duration;
 
     use async_trait::async_trait;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
 
@@ -245,9 +246,10 @@ mod tests {
         async fn call(
             &self,
             action: &str,
-            params: Value,
+            params: Params,
             _ctx: &RequestContext,
         ) -> Result<ActionOutput> {
+            let params: Value = crate::parse_params(action, params)?;
             if action == "panic" {
                 panic!("a bug in the service");
             }

@@ -130,8 +130,12 @@ pub trait Service: Send + Sync {
 
     /// Runs `action` with JSON `params`. Unknown actions are rejected by the registry before
     /// this is called.
-    async fn call(&self, action: &str, params: Value, ctx: &RequestContext)
-        -> Result<ActionOutput>;
+    async fn call(
+        &self,
+        action: &str,
+        params: Params,
+        ctx: &RequestContext,
+    ) -> Result<ActionOutput>;
 
     /// Pings every backend the service uses.
     async fn health(&self) -> Vec<BackendHealth> {
@@ -165,30 +169,75 @@ impl CacheStats {
     }
 }
 
+/// The JSON arguments of a call as the transport got them: a parsed [`Value`], or JSON text
+/// (the arguments of a stdio request line, copied out of it), which [`parse_params`] reads
+/// straight into the action's parameters instead of building a `Value` first.
+#[derive(Clone, Debug)]
+pub enum Params {
+    /// Parsed arguments.
+    Value(Value),
+    /// Arguments as JSON text.
+    Json(Box<RawValue>),
+}
+
+impl From<Value> for Params {
+    fn from(value: Value) -> Self {
+        Params::Value(value)
+    }
+}
+
+impl From<Box<RawValue>> for Params {
+    fn from(json: Box<RawValue>) -> Self {
+        Params::Json(json)
+    }
+}
+
 /// Parses action arguments into `T`, turning serde's message into an
 /// [`Error::InvalidArgument`] that names the action and the offending field (`store: ttl:
 /// invalid type: floating point ...`, `edit: edits[0]: unknown field ...`). A JSON `null`
 /// counts as `{}` so that actions without required arguments can be called with no body.
-pub fn parse_params<T: DeserializeOwned>(action: &str, params: Value) -> Result<T> {
-    let params = if params.is_null() {
-        Value::Object(Default::default())
-    } else {
-        params
+/// Arguments given as JSON text get the same messages as parsed ones.
+pub fn parse_params<T: DeserializeOwned>(action: &str, params: impl Into<Params>) -> Result<T> {
+    let not_object =
+        || Error::InvalidArgument(format!("{action}: arguments must be a JSON object"));
+    let parsed = match params.into() {
+        Params::Value(Value::Null) => {
+            serde_path_to_error::deserialize(Value::Object(Default::default()))
+        }
+        Params::Value(params) if params.is_object() => serde_path_to_error::deserialize(params),
+        Params::Value(_) => return Err(not_object()),
+        Params::Json(json) => {
+            let text = match json.get() {
+                "null" => "{}",
+                text if text.starts_with('{') => text,
+                _ => return Err(not_object()),
+            };
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
+        }
     };
-    if !params.is_object() {
-        return Err(Error::InvalidArgument(format!(
-            "{action}: arguments must be a JSON object"
-        )));
-    }
-    serde_path_to_error::deserialize(params).map_err(|err| {
+    parsed.map_err(|err| {
         let path = err.path().to_string();
-        let inner = err.into_inner();
+        let inner = without_position(&err.into_inner());
         if path == "." {
             Error::InvalidArgument(format!("{action}: {inner}"))
         } else {
             Error::InvalidArgument(format!("{action}: {path}: {inner}"))
         }
     })
+}
+
+/// serde_json's message without the " at line L column C" that errors from JSON text carry,
+/// so that both kinds of [`Params`] give the same message.
+fn without_position(err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    if err.line() == 0 {
+        return message;
+    }
+    let position = format!(" at line {} column {}", err.line(), err.column());
+    match message.strip_suffix(&position) {
+        Some(bare) => bare.to_owned(),
+        None => message,
+    }
 }
 
 /// Serializes an action result.
@@ -412,6 +461,27 @@ mod tests {
         ] {
             let made = ActionOutput::with_text(field, text, &rest);
             assert!(matches!(made, Err(Error::Internal(_))), "{field} {rest}");
+        }
+    }
+
+    #[test]
+    fn arguments_as_json_text_parse_as_parsed_ones_do() {
+        for args in [
+            json!({"path": "a"}),
+            json!({"path": "a", "offset": 3}),
+            json!({}),
+            json!({"path": 3}),
+            json!({"path": "a", "offset": -1}),
+            json!({"path": "a", "offset": 1.5}),
+            json!({"path": "a", "x": 1}),
+            json!([1]),
+            json!("text"),
+            Value::Null,
+        ] {
+            let text = serde_json::value::to_raw_value(&args).unwrap();
+            let from_value = parse_params::<ReadParams>("read", args.clone()).map(|p| p.path);
+            let from_text = parse_params::<ReadParams>("read", text).map(|p| p.path);
+            assert_eq!(from_value, from_text, "{args}");
         }
     }
 

@@ -9,7 +9,8 @@ use mcp_core::middleware::{
     Audit, AuditRecord, AuditSink, Authorize, GcraLimiter, Metrics, Quota, RateLimit, RateLimiter,
 };
 use mcp_core::{
-    to_result, ActionOutput, ActionSpec, Error, Registry, RequestContext, Result, Scopes, Service,
+    to_result, ActionOutput, ActionSpec, Error, Params, Registry, RequestContext, Result, Scopes,
+    Service,
 };
 use serde_json::{json, Value};
 
@@ -46,7 +47,7 @@ impl Service for Inner {
     async fn call(
         &self,
         action: &str,
-        _params: Value,
+        _params: Params,
         _ctx: &RequestContext,
     ) -> Result<ActionOutput> {
         *self.calls.lock().unwrap() += 1;

@@ -7,11 +7,13 @@ use async_trait::async_trait;
 use base64::Engine;
 use mcp_core::middleware::AuditRecord;
 use mcp_core::{
-    parse_params, to_result, ActionOutput, ActionSpec, BackendHealth, Error, RequestContext,
-    Result, Service,
+    parse_params, to_result, ActionOutput, ActionSpec, BackendHealth, Error, Params,
+    RequestContext, Result, Service,
 };
 use schemars::JsonSchema;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::{
@@ -280,16 +282,41 @@ struct Touched {
     bytes: Option<u64>,
 }
 
-fn target_of(params: &Value) -> Option<String> {
-    for field in ["path", "from"] {
-        if let Some(path) = params.get(field).and_then(Value::as_str) {
-            return Some(path.to_owned());
+/// What a call is about, for its access record: its `path` or `from`, or how many `paths`.
+fn target_of(params: &Params) -> Option<String> {
+    match params {
+        Params::Value(params) => {
+            for field in ["path", "from"] {
+                if let Some(path) = params.get(field).and_then(Value::as_str) {
+                    return Some(path.to_owned());
+                }
+            }
+            params
+                .get("paths")
+                .and_then(Value::as_array)
+                .map(|paths| format!("{} paths", paths.len()))
+        }
+        Params::Json(json) => {
+            // One pass over the text, every value left unparsed but these.
+            let fields = serde_json::from_str::<TargetFields>(json.get()).ok()?;
+            let text = |field: Option<&RawValue>| serde_json::from_str::<String>(field?.get()).ok();
+            text(fields.path).or_else(|| text(fields.from)).or_else(|| {
+                let paths = serde_json::from_str::<Vec<IgnoredAny>>(fields.paths?.get()).ok()?;
+                Some(format!("{} paths", paths.len()))
+            })
         }
     }
-    params
-        .get("paths")
-        .and_then(Value::as_array)
-        .map(|paths| format!("{} paths", paths.len()))
+}
+
+/// The fields [`target_of`] looks at, as they are written.
+#[derive(Deserialize)]
+struct TargetFields<'a> {
+    #[serde(borrow)]
+    path: Option<&'a RawValue>,
+    #[serde(borrow)]
+    from: Option<&'a RawValue>,
+    #[serde(borrow)]
+    paths: Option<&'a RawValue>,
 }
 
 fn range_of(p: &ReadParams) -> Result<ReadRange> {
@@ -311,7 +338,7 @@ impl FilesService {
     async fn dispatch(
         &self,
         action: &str,
-        params: Value,
+        params: Params,
         ctx: &RequestContext,
     ) -> Result<(ActionOutput, Option<u64>)> {
         let sized = |size: u64| Some(size);
@@ -484,7 +511,7 @@ impl Service for FilesService {
     async fn call(
         &self,
         action: &str,
-        params: Value,
+        params: Params,
         ctx: &RequestContext,
     ) -> Result<ActionOutput> {
         let started = Instant::now();

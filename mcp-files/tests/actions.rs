@@ -614,7 +614,7 @@ async fn json_calls_round_trip_and_append_access_records() {
     let written = files
         .call(
             "write",
-            json!({"path": "j.txt", "content": "json body"}),
+            json!({"path": "j.txt", "content": "json body"}).into(),
             &ctx,
         )
         .await
@@ -623,7 +623,7 @@ async fn json_calls_round_trip_and_append_access_records() {
         .unwrap();
     assert_eq!(written["version"], 1);
     let read = files
-        .call("read", json!({"path": "j.txt", "head": 1}), &ctx)
+        .call("read", json!({"path": "j.txt", "head": 1}).into(), &ctx)
         .await
         .unwrap()
         .to_value()
@@ -633,20 +633,24 @@ async fn json_calls_round_trip_and_append_access_records() {
     files
         .call(
             "write",
-            json!({"path": "b.bin", "content_base64": b64}),
+            json!({"path": "b.bin", "content_base64": b64}).into(),
             &ctx,
         )
         .await
         .unwrap();
     let read = files
-        .call("read", json!({"path": "b.bin"}), &ctx)
+        .call("read", json!({"path": "b.bin"}).into(), &ctx)
         .await
         .unwrap()
         .to_value()
         .unwrap();
     assert_eq!(read["content_base64"], b64);
     let many = files
-        .call("read_many", json!({"paths": ["j.txt", "nope.txt"]}), &ctx)
+        .call(
+            "read_many",
+            json!({"paths": ["j.txt", "nope.txt"]}).into(),
+            &ctx,
+        )
         .await
         .unwrap()
         .to_value()
@@ -654,21 +658,21 @@ async fn json_calls_round_trip_and_append_access_records() {
     assert_eq!(many["results"][0]["result"]["content"], "json body");
     assert_eq!(many["results"][1]["error"]["code"], "not_found");
     let old = files
-        .call("read", json!({"path": "j.txt", "version": 1}), &ctx)
+        .call("read", json!({"path": "j.txt", "version": 1}).into(), &ctx)
         .await
         .unwrap()
         .to_value()
         .unwrap();
     assert_eq!(old["source"], "history");
     let lock = files
-        .call("lock", json!({"path": "j.txt"}), &ctx)
+        .call("lock", json!({"path": "j.txt"}).into(), &ctx)
         .await
         .unwrap()
         .to_value()
         .unwrap();
     assert_eq!(lock["owner"], "agent-7");
     let err = files
-        .call("read", json!({"path": "../escape"}), &ctx)
+        .call("read", json!({"path": "../escape"}).into(), &ctx)
         .await
         .unwrap_err();
     assert!(
@@ -676,12 +680,12 @@ async fn json_calls_round_trip_and_append_access_records() {
         "{err:?}"
     );
     let err = files
-        .call("write", json!({"path": "x"}), &ctx)
+        .call("write", json!({"path": "x"}).into(), &ctx)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidArgument(_)));
     let roots = files
-        .call("roots", json!(null), &ctx)
+        .call("roots", json!(null).into(), &ctx)
         .await
         .unwrap()
         .to_value()
@@ -796,7 +800,7 @@ async fn durable_writes_edits_and_restores_land_on_disk() {
     let json_write = files
         .call(
             "write",
-            json!({"path": "deep/j.txt", "content": "one\n", "durable": true}),
+            json!({"path": "deep/j.txt", "content": "one\n", "durable": true}).into(),
             &ctx,
         )
         .await
@@ -810,7 +814,7 @@ async fn durable_writes_edits_and_restores_land_on_disk() {
     let json_edit = files
         .call(
             "edit",
-            json!({"path": "deep/j.txt", "edits": [{"old_text": "one", "new_text": "two"}], "durable": true}),
+            json!({"path": "deep/j.txt", "edits": [{"old_text": "one", "new_text": "two"}], "durable": true}).into(),
             &ctx,
         )
         .await
@@ -820,7 +824,7 @@ async fn durable_writes_edits_and_restores_land_on_disk() {
     let json_restore = files
         .call(
             "restore",
-            json!({"path": "deep/j.txt", "version": 1, "durable": true}),
+            json!({"path": "deep/j.txt", "version": 1, "durable": true}).into(),
             &ctx,
         )
         .await
@@ -843,7 +847,7 @@ async fn edit_move_and_delete_records_carry_their_bytes() {
     let ctx = RequestContext::local().with_principal("bytes-tester");
     let call = |action: &'static str, params: serde_json::Value| {
         let (files, ctx) = (&files, &ctx);
-        async move { files.call(action, params, ctx).await }
+        async move { files.call(action, params.into(), ctx).await }
     };
     call("write", json!({"path": "e.txt", "content": "12345"}))
         .await

@@ -43,7 +43,7 @@ fn check(raw: &[u8]) {
         let ctx = RequestContext::local();
         for (action, args) in escapes::calls(&attempt) {
             match files
-                .call(action, args, &ctx)
+                .call(action, args.into(), &ctx)
                 .await
                 .and_then(|output| output.to_value())
             {

@@ -44,12 +44,16 @@ async fn history_and_access_log_survive_recreating_the_service() {
         let files = service(&url, fx.config()).await;
         for body in ["one\n", "one\ntwo\n", "one\ntwo\nthree\n"] {
             files
-                .call("write", json!({"path": "kept.txt", "content": body}), &ctx)
+                .call(
+                    "write",
+                    json!({"path": "kept.txt", "content": body}).into(),
+                    &ctx,
+                )
                 .await
                 .unwrap();
         }
         let deleted = files
-            .call("delete", json!({"path": "kept.txt"}), &ctx)
+            .call("delete", json!({"path": "kept.txt"}).into(), &ctx)
             .await
             .unwrap()
             .to_value()
@@ -95,7 +99,7 @@ async fn history_and_access_log_survive_recreating_the_service() {
     let edited = files
         .call(
             "edit",
-            json!({"path": "kept.txt", "edits": [{"old_text": "two", "new_text": "2"}]}),
+            json!({"path": "kept.txt", "edits": [{"old_text": "two", "new_text": "2"}]}).into(),
             &ctx,
         )
         .await
@@ -109,21 +113,25 @@ async fn history_and_access_log_survive_recreating_the_service() {
     let missing = files
         .call(
             "edit",
-            json!({"path": "kept.txt", "edits": [{"old_text": "absent", "new_text": ""}]}),
+            json!({"path": "kept.txt", "edits": [{"old_text": "absent", "new_text": ""}]}).into(),
             &ctx,
         )
         .await
         .unwrap_err();
     assert_eq!(missing.code(), "invalid_argument");
     let moved = files
-        .call("move", json!({"from": "kept.txt", "to": "moved.txt"}), &ctx)
+        .call(
+            "move",
+            json!({"from": "kept.txt", "to": "moved.txt"}).into(),
+            &ctx,
+        )
         .await
         .unwrap()
         .to_value()
         .unwrap();
     assert_eq!(moved["size"], 6);
     let read = files
-        .call("read", json!({"path": "moved.txt"}), &ctx)
+        .call("read", json!({"path": "moved.txt"}).into(), &ctx)
         .await
         .unwrap()
         .to_value()

@@ -51,7 +51,7 @@ async fn the_escape_corpus_touches_nothing_outside_and_reveals_no_targets() {
     for attempt in &escapes.attempts {
         for (action, args) in escapes::calls(attempt) {
             let outcome = files
-                .call(action, args, &ctx)
+                .call(action, args.into(), &ctx)
                 .await
                 .and_then(|output| output.to_value());
             let (refused, text) = match &outcome {

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcp_core::{
-    parse_params, to_result, ActionOutput, ActionSpec, BackendHealth, Error, RequestContext,
-    Result, Service,
+    parse_params, to_result, ActionOutput, ActionSpec, BackendHealth, Error, Params,
+    RequestContext, Result, Service,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -161,7 +161,7 @@ impl Service for MemoryService {
     async fn call(
         &self,
         action: &str,
-        params: Value,
+        params: Params,
         ctx: &RequestContext,
     ) -> Result<ActionOutput> {
         match action {

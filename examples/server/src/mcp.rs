@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mcp_backends::{Delivery, EventBus};
-use mcp_core::{ActionOutput, ActionSpec, Error, Registry, RequestContext};
+use mcp_core::{ActionOutput, ActionSpec, Error, Params, Registry, RequestContext};
 use mcp_memory::{EXPIRY_TOPIC, INVALIDATION_TOPIC};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
@@ -103,7 +103,7 @@ impl ToolCalls {
     pub async fn call(
         &self,
         name: &str,
-        arguments: Option<JsonObject>,
+        arguments: Params,
         caller: &RequestContext,
     ) -> Result<ToolOutcome, ErrorData> {
         let Some(target) = self.targets.get(name) else {
@@ -112,7 +112,6 @@ impl ToolCalls {
                 None,
             ));
         };
-        let arguments = arguments.map_or(Value::Null, Value::Object);
         match self
             .registry
             .call(&target.service, &target.action, arguments, caller)
@@ -507,7 +506,11 @@ impl ServerHandler for McpHandler {
     ) -> Result<CallToolResponse, ErrorData> {
         let caller = self.caller(&context);
         self.calls
-            .call(&request.name, request.arguments, &caller)
+            .call(
+                &request.name,
+                request.arguments.map_or(Value::Null, Value::Object).into(),
+                &caller,
+            )
             .await
             .map(CallToolResponse::from)
     }

@@ -24,10 +24,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
+use mcp_core::Params;
 use rmcp::model::{
-    CallToolResponse, JsonObject, JsonRpcVersion2_0, RequestId, ServerJsonRpcMessage, ServerResult,
+    CallToolResponse, JsonRpcVersion2_0, RequestId, ServerJsonRpcMessage, ServerResult,
 };
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -172,14 +174,19 @@ struct PlainToolCall<'a> {
 struct PlainToolCallParams {
     name: String,
     #[serde(default)]
-    arguments: Option<JsonObject>,
+    /// Kept as JSON text and parsed once, straight into the action's parameters.
+    arguments: Option<Box<RawValue>>,
 }
 
 impl PlainToolCall<'_> {
     fn parse(line: &[u8]) -> Option<PlainToolCall<'_>> {
+        // Arguments that are not an object are rmcp's to refuse.
         serde_json::from_slice::<PlainToolCall>(line)
             .ok()
             .filter(|call| call.method == "tools/call")
+            .filter(|call| {
+                (call.params.arguments.as_ref()).is_none_or(|args| args.get().starts_with('{'))
+            })
     }
 }
 
@@ -362,7 +369,11 @@ impl<R: AsyncRead + Unpin + Send> Reader<R> {
         let Some(call) = PlainToolCall::parse(text) else {
             return false;
         };
-        let (id, name, arguments) = (call.id, call.params.name, call.params.arguments);
+        let (id, name) = (call.id, call.params.name);
+        let arguments = match call.params.arguments {
+            Some(json) => Params::Json(json),
+            None => Params::Value(serde_json::Value::Null),
+        };
         let calls = self.calls.clone();
         let caller = calls.local_caller();
         let mut running = Box::pin(async move { calls.call(&name, arguments, &caller).await });

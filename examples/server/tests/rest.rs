@@ -443,7 +443,7 @@ impl mcp_core::Service for Slow {
     async fn call(
         &self,
         _action: &str,
-        _params: Value,
+        _params: mcp_core::Params,
         _ctx: &mcp_core::RequestContext,
     ) -> mcp_core::Result<mcp_core::ActionOutput> {
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;

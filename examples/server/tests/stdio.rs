@@ -463,6 +463,9 @@ async fn plain_calls_get_the_answers_rmcp_gives() {
         json!({"name": "memory_store", "arguments": {"key": 3}}),
         json!({"name": "nope_nothing", "arguments": {}}),
         json!({"name": "memory_list"}),
+        // Arguments that are not an object, and a wrong type deeper in them.
+        json!({"name": "memory_list", "arguments": [1]}),
+        json!({"name": "files_read", "arguments": {"path": "note.txt", "head": "2"}}),
     ];
     for (i, plain) in calls.into_iter().enumerate() {
         let mut through_rmcp = plain.clone();

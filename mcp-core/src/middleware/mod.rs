@@ -13,14 +13,13 @@ mod rate_limit;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::Value;
 
 pub use audit::{unix_millis_now, Audit, AuditRecord, AuditSink};
 pub use authorize::Authorize;
 pub use metrics::Metrics;
 pub use rate_limit::{GcraLimiter, Quota, RateLimit, RateLimiter};
 
-use crate::{ActionOutput, ActionSpec, RequestContext, Result, Service};
+use crate::{ActionOutput, ActionSpec, Params, RequestContext, Result, Service};
 
 /// One call on its way through the middleware.
 pub struct Call<'a> {
@@ -29,7 +28,7 @@ pub struct Call<'a> {
     /// The action being called (already known to exist).
     pub action: &'a ActionSpec,
     /// The JSON arguments.
-    pub params: Value,
+    pub params: Params,
     /// The caller's context.
     pub ctx: &'a RequestContext,
 }
