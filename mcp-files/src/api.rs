@@ -555,3 +555,31 @@ impl Service for FilesService {
         self.cache_stats()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_access_record_target_is_the_same_from_text_and_from_values() {
+        for (args, target) in [
+            (json!({"path": "a.txt", "content": "x"}), Some("a.txt")),
+            (json!({"from": "old.txt", "to": "new.txt"}), Some("old.txt")),
+            (json!({"paths": ["a", "b", "c"]}), Some("3 paths")),
+            (json!({"path": null, "from": "b"}), Some("b")),
+            (json!({"path": 3}), None),
+            (json!({"query": "text"}), None),
+            (json!([1, 2]), None),
+            (Value::Null, None),
+        ] {
+            let text = serde_json::value::to_raw_value(&args).unwrap();
+            assert_eq!(target_of(&Params::Json(text)).as_deref(), target, "{args}");
+            assert_eq!(
+                target_of(&Params::Value(args.clone())).as_deref(),
+                target,
+                "{args}"
+            );
+        }
+    }
+}
