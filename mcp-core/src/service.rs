@@ -35,11 +35,6 @@ pub struct ActionSpec {
     pub result_schema: Value,
     /// Behaviour hints.
     pub annotations: ActionAnnotations,
-    /// The result's string field that is the text a model reads (a file's content), if any.
-    /// MCP then shows that text as is, after the rest of the result as JSON, instead of the
-    /// whole result as one JSON text with the field escaped inside it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text_field: Option<String>,
 }
 
 impl ActionSpec {
@@ -56,15 +51,7 @@ impl ActionSpec {
             params_schema: schemars::schema_for!(P).to_value(),
             result_schema: schemars::schema_for!(R).to_value(),
             annotations: ActionAnnotations::default(),
-            text_field: None,
         }
-    }
-
-    /// Names the result's string field that is the text a model reads (see
-    /// [`ActionSpec::text_field`]).
-    pub fn text_field(mut self, field: impl Into<String>) -> Self {
-        self.text_field = Some(field.into());
-        self
     }
 
     /// Marks the action read-only (and therefore idempotent and not destructive).
@@ -284,10 +271,10 @@ pub struct TextPieces<'a> {
 
 impl ActionOutput {
     /// An object result whose string field `field` (a name that needs no JSON escaping) is
-    /// `text`, already a JSON string (a
-    /// cached file's text, escaped once when it was cached), and whose other fields are
-    /// `rest`, which must serialize to an object without `field`. MCP shows such a text on
-    /// its own ([`ActionSpec::text_field`]) and gets the pieces without parsing the result.
+    /// the text a model reads, `text`, already a JSON string (a cached file's text, escaped
+    /// once when it was cached), and whose other fields are `rest`, which must serialize to
+    /// an object without `field`. MCP shows such a text as is, after the other fields as
+    /// JSON, and takes the pieces without parsing the result.
     pub fn with_text<T: Serialize>(
         field: &'static str,
         text: Arc<RawValue>,

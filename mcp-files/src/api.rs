@@ -240,8 +240,7 @@ pub(crate) fn action_specs() -> Vec<ActionSpec> {
             "read",
             "Read a file (or a byte range, or its first/last lines, or an older version); text as text, binary as base64.",
         )
-        .read_only()
-        .text_field("content"),
+        .read_only(),
         ActionSpec::new::<ReadManyParams, ReadMany>("read_many", "Read several files; each path gets its content or its error.").read_only(),
         ActionSpec::new::<WriteParams, Written>(
             "write",

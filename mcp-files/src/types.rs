@@ -66,11 +66,6 @@ impl SharedText {
         }
     }
 
-    /// The text as a JSON string, when the cache made it.
-    fn json(&self) -> Option<&RawValue> {
-        self.json.as_deref()
-    }
-
     /// The text as a JSON string, shared, when the cache made it.
     fn json_shared(&self) -> Option<Arc<RawValue>> {
         self.json.clone()
@@ -166,28 +161,17 @@ pub struct FileContent {
     pub source: Source,
 }
 
-/// A [`FileContent`] as the JSON API writes it with serde_json: the same JSON, with cached
-/// text copied in the JSON form the cache keeps instead of escaped again, or without the
-/// content, which then goes beside it ([`FileContent::to_output`]). (A wrapper, not
-/// `FileContent`'s own `Serialize`: that form is serde_json's alone.)
-struct FileContentJson<'a> {
-    file: &'a FileContent,
-    with_content: bool,
-}
+/// A [`FileContent`]'s fields besides its text, as serde derives them: the JSON result's other
+/// piece ([`FileContent::to_output`]).
+struct FieldsBesideText<'a>(&'a FileContent);
 
-impl Serialize for FileContentJson<'_> {
+impl Serialize for FieldsBesideText<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let file = self.file;
-        let mut out = serializer.serialize_struct("FileContent", 8)?;
+        let file = self.0;
+        let mut out = serializer.serialize_struct("FileContent", 7)?;
         out.serialize_field("path", &file.path)?;
-        match &file.content {
-            Some(text) if self.with_content => match text.json() {
-                Some(json) => out.serialize_field("content", json)?,
-                None => out.serialize_field("content", text)?,
-            },
-            _ => out.skip_field("content")?,
-        }
+        out.skip_field("content")?;
         match &file.content_base64 {
             Some(encoded) => out.serialize_field("content_base64", encoded)?,
             None => out.skip_field("content_base64")?,
@@ -205,23 +189,22 @@ impl Serialize for FileContentJson<'_> {
 }
 
 impl FileContent {
-    /// The JSON result: cached text goes as the JSON string the cache keeps, beside the other
-    /// fields, so neither escaping nor parsing is needed to show it as text of its own.
+    /// The JSON result. Text goes beside the other fields, as the JSON string the cache keeps
+    /// (escaped now when it was not cached), so MCP shows it as text of its own without
+    /// parsing the result; binary content is a field like the others.
     pub(crate) fn to_output(&self) -> mcp_core::Result<ActionOutput> {
-        match self.content.as_ref().and_then(SharedText::json_shared) {
-            Some(text) => ActionOutput::with_text(
-                "content",
-                text,
-                &FileContentJson {
-                    file: self,
-                    with_content: false,
-                },
-            ),
-            None => to_result(&FileContentJson {
-                file: self,
-                with_content: true,
-            }),
-        }
+        let Some(text) = &self.content else {
+            return to_result(self);
+        };
+        let json = match text.json_shared() {
+            Some(json) => json,
+            None => serde_json::value::to_raw_value(&**text)
+                .map(Arc::from)
+                .map_err(|err| {
+                    mcp_core::Error::Internal(format!("result serialization failed: {err}"))
+                })?,
+        };
+        ActionOutput::with_text("content", json, &FieldsBesideText(self))
     }
 
     /// The returned bytes, whichever field carries them.
@@ -605,12 +588,7 @@ mod tests {
             let output = case.to_output().unwrap();
             // The same fields and values (a text kept apart comes first).
             assert_eq!(output, serde_json::to_value(case).unwrap());
-            assert_eq!(
-                output.text_pieces().is_some(),
-                case.content
-                    .as_ref()
-                    .is_some_and(|text| text.json().is_some())
-            );
+            assert_eq!(output.text_pieces().is_some(), case.content.is_some());
         }
     }
 }

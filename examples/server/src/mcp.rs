@@ -9,7 +9,6 @@
 //! layer's authenticated [`RequestContext`] travels in the request parts, so scopes apply to MCP
 //! exactly as to REST.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -27,9 +26,6 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext as McpContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
-use serde::de::{MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
@@ -59,8 +55,6 @@ pub struct ToolCalls {
 struct ToolTarget {
     service: String,
     action: String,
-    /// The action's [`ActionSpec::text_field`].
-    text_field: Option<Arc<str>>,
 }
 
 impl ToolCalls {
@@ -72,7 +66,6 @@ impl ToolCalls {
                 let target = ToolTarget {
                     service: (*service).to_owned(),
                     action: spec.name.clone(),
-                    text_field: spec.text_field.as_deref().map(Arc::from),
                 };
                 (tool_name(service, spec), target)
             })
@@ -117,10 +110,7 @@ impl ToolCalls {
             .call(&target.service, &target.action, arguments, caller)
             .await
         {
-            Ok(output) if output.is_object() => Ok(ToolOutcome::Structured(StructuredResult {
-                output,
-                text_field: target.text_field.clone(),
-            })),
+            Ok(output) if output.is_object() => Ok(ToolOutcome::Structured(output)),
             Ok(output) => Ok(ToolOutcome::Other(
                 CallToolResult::success(vec![ContentBlock::text(output.json())]).into(),
             )),
@@ -135,129 +125,28 @@ impl ToolCalls {
 /// A tool call's result.
 pub enum ToolOutcome {
     /// Success with an object: the structured content, which the result also carries as text
-    /// (for clients that predate structured content, and for the model).
-    Structured(StructuredResult),
+    /// (for clients that predate structured content, and for the model): the whole result as
+    /// JSON, or, for a result made in pieces ([`ActionOutput::with_text`]), the other fields
+    /// as JSON followed by the text as is.
+    Structured(ActionOutput),
     /// Any other result: a non-object value as text, or an action failure (`isError`).
     Other(CallToolResponse),
-}
-
-/// A successful result that is a JSON object.
-pub struct StructuredResult {
-    /// The result, an object, as the service serialized it.
-    pub output: ActionOutput,
-    /// Its field shown as text of its own (a file's content), from [`ActionSpec::text_field`].
-    text_field: Option<Arc<str>>,
-}
-
-/// A result split for its text content: the field shown as text of its own, and the rest.
-pub struct SplitResult<'a> {
-    /// The field's value: a JSON string, as written in the result.
-    pub text: &'a RawValue,
-    /// The other fields, as a JSON object.
-    pub rest: Cow<'a, str>,
-}
-
-impl StructuredResult {
-    /// The result's text content is the whole result as JSON, or, when the action shows a
-    /// field as text of its own and the result has it as a string, the other fields as JSON
-    /// followed by that text as is. This gives the second form.
-    pub fn split(&self) -> Option<SplitResult<'_>> {
-        let field = self.text_field.as_deref()?;
-        if let Some(pieces) = self
-            .output
-            .text_pieces()
-            .filter(|pieces| pieces.field == field)
-        {
-            // Made in pieces by the service: nothing to parse.
-            return Some(SplitResult {
-                text: pieces.text,
-                rest: Cow::Borrowed(pieces.rest.get()),
-            });
-        }
-        let fields = serde_json::from_str::<Fields>(self.output.json()).ok()?.0;
-        let text = fields
-            .iter()
-            .find(|(name, _)| name == field)
-            .map(|(_, value)| *value)
-            .filter(|value| value.get().starts_with('"'))?;
-        let mut rest = String::with_capacity(self.output.json().len() - text.get().len());
-        rest.push('{');
-        for (name, value) in fields.iter().filter(|(name, _)| name != field) {
-            if rest.len() > 1 {
-                rest.push(',');
-            }
-            rest.push_str(&serde_json::to_string(name.as_ref()).ok()?);
-            rest.push(':');
-            rest.push_str(value.get());
-        }
-        rest.push('}');
-        Some(SplitResult {
-            text,
-            rest: Cow::Owned(rest),
-        })
-    }
-}
-
-/// The top-level fields of a JSON object, borrowed from its text (names with escapes are
-/// unescaped into strings of their own).
-struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
-impl<'de> Deserialize<'de> for Fields<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FieldsVisitor;
-        impl<'de> Visitor<'de> for FieldsVisitor {
-            type Value = Fields<'de>;
-            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
-                formatter.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
-                let mut fields = Vec::new();
-                while let Some((FieldName(name), value)) = map.next_entry()? {
-                    fields.push((name, value));
-                }
-                Ok(Fields(fields))
-            }
-        }
-        deserializer.deserialize_map(FieldsVisitor)
-    }
-}
-
-/// A field name, borrowed unless it had escapes.
-struct FieldName<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for FieldName<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct NameVisitor;
-        impl<'de> Visitor<'de> for NameVisitor {
-            type Value = FieldName<'de>;
-            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
-                formatter.write_str("a field name")
-            }
-            fn visit_borrowed_str<E>(self, name: &'de str) -> Result<FieldName<'de>, E> {
-                Ok(FieldName(Cow::Borrowed(name)))
-            }
-            fn visit_str<E>(self, name: &str) -> Result<FieldName<'de>, E> {
-                Ok(FieldName(Cow::Owned(name.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(NameVisitor)
-    }
 }
 
 impl From<ToolOutcome> for CallToolResponse {
     fn from(outcome: ToolOutcome) -> Self {
         match outcome {
-            ToolOutcome::Structured(result) => {
-                let content = match result.split() {
-                    Some(split) => vec![
-                        ContentBlock::text(split.rest.into_owned()),
+            ToolOutcome::Structured(output) => {
+                let content = match output.text_pieces() {
+                    Some(pieces) => vec![
+                        ContentBlock::text(pieces.rest.get()),
                         ContentBlock::text(
-                            serde_json::from_str::<String>(split.text.get()).unwrap_or_default(),
+                            serde_json::from_str::<String>(pieces.text.get()).unwrap_or_default(),
                         ),
                     ],
-                    None => vec![ContentBlock::text(result.output.json())],
+                    None => vec![ContentBlock::text(output.json())],
                 };
-                match result.output.to_value() {
+                match output.to_value() {
                     Ok(value) => {
                         let mut response = CallToolResult::success(content);
                         response.structured_content = Some(value);

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use mcp_core::Params;
+use mcp_core::{ActionOutput, Params};
 use rmcp::model::{
     CallToolResponse, JsonRpcVersion2_0, RequestId, ServerJsonRpcMessage, ServerResult,
 };
@@ -35,7 +35,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::PollSender;
 
-use crate::mcp::{StructuredResult, ToolCalls, ToolOutcome};
+use crate::mcp::{ToolCalls, ToolOutcome};
 
 /// Answers waiting for the writer; the reader stops reading stdin while it is full.
 const OUTPUT_QUEUE: usize = 1024;
@@ -194,7 +194,7 @@ impl PlainToolCall<'_> {
 fn append_answer(batch: &mut Vec<u8>, id: RequestId, outcome: CallOutcome) {
     let start = batch.len();
     let written = match outcome {
-        Ok(ToolOutcome::Structured(result)) => write_structured(batch, &id, &result),
+        Ok(ToolOutcome::Structured(output)) => write_structured(batch, &id, &output),
         outcome => {
             let message = match outcome.map(CallToolResponse::from) {
                 Ok(response) => {
@@ -225,26 +225,26 @@ fn append_answer(batch: &mut Vec<u8>, id: RequestId, outcome: CallOutcome) {
 /// holds the two answers equal.
 ///
 /// The answer is `{"content": [TEXT...], "structuredContent": RESULT, "isError": false}`; see
-/// [`StructuredResult::split`] for the text content. A field shown as text of its own is
-/// already a JSON string in the result, so it is copied as it is.
+/// [`ToolOutcome::Structured`] for the text content. The text of a result made in pieces is
+/// already a JSON string, so it is copied as it is.
 fn write_structured(
     line: &mut Vec<u8>,
     id: &RequestId,
-    result: &StructuredResult,
+    output: &ActionOutput,
 ) -> serde_json::Result<()> {
     line.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
     serde_json::to_writer(&mut *line, id)?;
     line.extend_from_slice(br#","result":{"content":[{"type":"text","text":"#);
-    match result.split() {
-        None => serde_json::to_writer(&mut *line, result.output.json())?,
-        Some(split) => {
-            serde_json::to_writer(&mut *line, &*split.rest)?;
+    match output.text_pieces() {
+        None => serde_json::to_writer(&mut *line, output.json())?,
+        Some(pieces) => {
+            serde_json::to_writer(&mut *line, pieces.rest.get())?;
             line.extend_from_slice(br#"},{"type":"text","text":"#);
-            line.extend_from_slice(split.text.get().as_bytes());
+            line.extend_from_slice(pieces.text.get().as_bytes());
         }
     }
     line.extend_from_slice(br#"}],"structuredContent":"#);
-    result.output.write_json(line);
+    output.write_json(line);
     line.extend_from_slice(br#","isError":false}}"#);
     Ok(())
 }
