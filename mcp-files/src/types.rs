@@ -52,23 +52,19 @@ pub struct SharedText {
 }
 
 impl SharedText {
-    /// `text` with its JSON string form made now.
-    pub(crate) fn with_json(text: Arc<str>) -> Self {
-        let json = serde_json::value::to_raw_value(&*text).ok().map(Arc::from);
-        SharedText { text, json }
-    }
-
     /// The same text with its JSON string form made, if it was not yet.
     pub(crate) fn with_json_made(self) -> Self {
-        match self.json {
-            Some(_) => self,
-            None => SharedText::with_json(self.text),
-        }
+        let json = self.json_form();
+        SharedText { json, ..self }
     }
 
-    /// The text as a JSON string, shared, when the cache made it.
-    fn json_shared(&self) -> Option<Arc<RawValue>> {
-        self.json.clone()
+    /// The text as a JSON string: the one the cache made, or made now.
+    fn json_form(&self) -> Option<Arc<RawValue>> {
+        (self.json.clone()).or_else(|| {
+            serde_json::value::to_raw_value(&*self.text)
+                .ok()
+                .map(Arc::from)
+        })
     }
 
     /// Bytes held besides the text (its JSON form), for the cache's weight.
@@ -193,18 +189,10 @@ impl FileContent {
     /// (escaped now when it was not cached), so MCP shows it as text of its own without
     /// parsing the result; binary content is a field like the others.
     pub(crate) fn to_output(&self) -> mcp_core::Result<ActionOutput> {
-        let Some(text) = &self.content else {
-            return to_result(self);
-        };
-        let json = match text.json_shared() {
-            Some(json) => json,
-            None => serde_json::value::to_raw_value(&**text)
-                .map(Arc::from)
-                .map_err(|err| {
-                    mcp_core::Error::Internal(format!("result serialization failed: {err}"))
-                })?,
-        };
-        ActionOutput::with_text("content", json, &FieldsBesideText(self))
+        match self.content.as_ref().and_then(SharedText::json_form) {
+            Some(json) => ActionOutput::with_text("content", json, &FieldsBesideText(self)),
+            None => to_result(self),
+        }
     }
 
     /// The returned bytes, whichever field carries them.
@@ -572,7 +560,7 @@ mod tests {
     #[test]
     fn the_json_output_holds_what_serde_derives() {
         let cached = |text: &str| FileContent {
-            content: Some(SharedText::with_json(Arc::from(text))),
+            content: Some(SharedText::from(text).with_json_made()),
             hash: Some("h".into()),
             ..file(None, None)
         };
